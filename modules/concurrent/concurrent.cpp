@@ -1,0 +1,186 @@
+module;
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <coroutine>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+module tornado.concurrent;
+
+import tornado.util;
+import tornado.log;
+
+namespace tornado {
+namespace detail {
+
+namespace {
+thread_local Scheduler* tls_scheduler = nullptr;
+
+// Resumes a coroutine when run; destroys it if dropped unrun (its loop closed first), so that a
+// coroutine waiting at shutdown is cleaned up rather than leaked. Holds a reference to the state
+// it waited on, which await_resume reads.
+class ResumeTask {
+ public:
+  ResumeTask(StateBase* s, std::coroutine_handle<> h) noexcept : s_(s), h_(h) { s_->add_ref(); }
+  ResumeTask(ResumeTask&& o) noexcept : s_(std::exchange(o.s_, nullptr)), h_(std::exchange(o.h_, {})) {}
+  ResumeTask& operator=(ResumeTask&&) = delete;
+  ~ResumeTask() {
+    if (h_) h_.destroy();
+    if (s_) s_->release();
+  }
+  void operator()() { std::exchange(h_, {}).resume(); }
+
+ private:
+  StateBase* s_;
+  std::coroutine_handle<> h_;
+};
+}  // namespace
+
+Scheduler* current_scheduler() noexcept { return tls_scheduler; }
+Scheduler* set_current_scheduler(Scheduler* s) noexcept { return std::exchange(tls_scheduler, s); }
+
+void schedule(util::Callback cb) {
+  if (tls_scheduler) {
+    tls_scheduler->call_soon(std::move(cb));
+    return;
+  }
+  try {
+    cb();
+  } catch (...) {
+    log_callback_exception(std::current_exception());
+  }
+}
+
+void log_callback_exception(std::exception_ptr e) noexcept {
+  try {
+    log::app_log().log_exception(log::Level::ERROR, e, "Exception in callback");
+  } catch (...) {
+  }
+}
+
+StateBase::~StateBase() {
+  // Coroutines still registered here wait for a result that can no longer come: destroy them
+  // (their own futures are cancelled in turn), rather than leaving them suspended forever.
+  if (first_.handle) std::exchange(first_.handle, {}).destroy();
+  for (auto& w : more_) {
+    if (w.handle) std::exchange(w.handle, {}).destroy();
+  }
+  if (status_ == Status::failed && !retrieved_) {
+    log::app_log().log_exception(log::Level::ERROR, exception_, "Future exception was never retrieved");
+  }
+}
+
+bool StateBase::try_set_exception(std::exception_ptr e) noexcept {
+  if (done()) return false;
+  exception_ = std::move(e);
+  finish(Status::failed);
+  return true;
+}
+
+bool StateBase::cancel() noexcept {
+  if (done()) return false;
+  exception_ = std::make_exception_ptr(CancelledError());
+  finish(Status::cancelled);
+  return true;
+}
+
+void StateBase::add_waiter(std::coroutine_handle<> h) {
+  Waiter w{h, nullptr};
+  if (done()) {
+    schedule_waiter(w);
+  } else if (!first_.handle && !first_.callback) {
+    first_ = std::move(w);
+  } else {
+    more_.push_back(std::move(w));
+  }
+}
+
+void StateBase::add_callback(DoneCallback cb) {
+  Waiter w{{}, std::move(cb)};
+  if (done()) {
+    schedule_waiter(w);
+  } else if (!first_.handle && !first_.callback) {
+    first_ = std::move(w);
+  } else {
+    more_.push_back(std::move(w));
+  }
+}
+
+void StateBase::schedule_waiter(Waiter& w) noexcept {
+  try {
+    if (w.handle) {
+      schedule(ResumeTask(this, std::exchange(w.handle, {})));
+    } else if (w.callback) {
+      add_ref();
+      schedule([this, cb = std::move(w.callback)]() mutable {
+        struct Release {
+          StateBase* s;
+          ~Release() { s->release(); }
+        } guard{this};
+        cb(*this);
+      });
+    }
+  } catch (...) {
+    // Out of memory while scheduling: nothing sane is left to do for this waiter.
+    log_callback_exception(std::current_exception());
+  }
+}
+
+void StateBase::finish(Status s) noexcept {
+  status_ = s;
+  // Hold a reference while scheduling: a waiter scheduled inline (no IOLoop) may drop the last
+  // handle to this state.
+  add_ref();
+  schedule_waiter(first_);
+  if (!more_.empty()) {
+    auto more = std::move(more_);
+    for (auto& w : more) schedule_waiter(w);
+  }
+  release();
+}
+
+void resume_waiter(StateBase* state, std::coroutine_handle<> h) { schedule(ResumeTask(state, h)); }
+
+void throw_if_not_result(StateBase& s) {
+  switch (s.status()) {
+    case StateBase::Status::result: return;
+    case StateBase::Status::pending: throw InvalidStateError("result of a future that is not done");
+    default: std::rethrow_exception(s.exception_ptr());
+  }
+}
+
+}  // namespace detail
+
+struct ThreadPoolExecutor::Impl {
+  explicit Impl(std::size_t n) : pool(n) {}
+  boost::asio::thread_pool pool;
+  std::once_flag joined;
+};
+
+ThreadPoolExecutor::ThreadPoolExecutor(std::size_t max_workers) {
+  if (max_workers == 0) max_workers = std::max(1u, std::thread::hardware_concurrency()) + 4;
+  impl_ = std::make_unique<Impl>(max_workers);
+}
+
+ThreadPoolExecutor::~ThreadPoolExecutor() { shutdown(); }
+
+void ThreadPoolExecutor::submit(util::Callback fn) {
+  // Asio wants copyable handlers; carry the move-only callback through a shared_ptr.
+  auto task = std::make_shared<util::Callback>(std::move(fn));
+  boost::asio::post(impl_->pool, [task] {
+    try {
+      (*task)();
+    } catch (...) {
+      detail::log_callback_exception(std::current_exception());
+    }
+  });
+}
+
+void ThreadPoolExecutor::shutdown() {
+  std::call_once(impl_->joined, [this] { impl_->pool.join(); });
+}
+
+}  // namespace tornado

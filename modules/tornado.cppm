@@ -1,0 +1,8 @@
+// `import tornado;` brings in every module of the library.
+export module tornado;
+
+export import tornado.util;
+export import tornado.log;
+export import tornado.concurrent;
+export import tornado.ioloop;
+export import tornado.gen;
