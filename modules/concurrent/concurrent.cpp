@@ -37,6 +37,23 @@ class ResumeTask {
   StateBase* s_;
   std::coroutine_handle<> h_;
 };
+
+// Runs a done-callback with the state; holds a reference until it is destroyed, run or not.
+class CallbackTask {
+ public:
+  CallbackTask(StateBase* s, StateBase::DoneCallback cb) noexcept : s_(s), cb_(std::move(cb)) { s_->add_ref(); }
+  CallbackTask(CallbackTask&& o) noexcept : s_(std::exchange(o.s_, nullptr)), cb_(std::move(o.cb_)) {}
+  CallbackTask& operator=(CallbackTask&&) = delete;
+  ~CallbackTask() {
+    cb_ = nullptr;  // the callback's captures go before the state they may refer to
+    if (s_) s_->release();
+  }
+  void operator()() { cb_(*s_); }
+
+ private:
+  StateBase* s_;
+  StateBase::DoneCallback cb_;
+};
 }  // namespace
 
 Scheduler* current_scheduler() noexcept { return tls_scheduler; }
@@ -114,14 +131,7 @@ void StateBase::schedule_waiter(Waiter& w) noexcept {
     if (w.handle) {
       schedule(ResumeTask(this, std::exchange(w.handle, {})));
     } else if (w.callback) {
-      add_ref();
-      schedule([this, cb = std::move(w.callback)]() mutable {
-        struct Release {
-          StateBase* s;
-          ~Release() { s->release(); }
-        } guard{this};
-        cb(*this);
-      });
+      schedule(CallbackTask(this, std::move(w.callback)));
     }
   } catch (...) {
     // Out of memory while scheduling: nothing sane is left to do for this waiter.
@@ -141,8 +151,6 @@ void StateBase::finish(Status s) noexcept {
   }
   release();
 }
-
-void resume_waiter(StateBase* state, std::coroutine_handle<> h) { schedule(ResumeTask(state, h)); }
 
 void throw_if_not_result(StateBase& s) {
   switch (s.status()) {

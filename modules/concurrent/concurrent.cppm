@@ -57,9 +57,6 @@ void schedule(util::Callback cb);
 /// Logs an exception that escaped a callback, on app_log, and returns.
 void log_callback_exception(std::exception_ptr e) noexcept;
 
-class StateBase;
-void resume_waiter(StateBase* state, std::coroutine_handle<> h);
-
 /// The shared state of a Future: result or exception, the callbacks and coroutines waiting for
 /// it, and a non-atomic reference count (futures belong to one thread, their IOLoop's).
 class StateBase {
