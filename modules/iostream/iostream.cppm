@@ -1,0 +1,278 @@
+// tornado.iostream: buffered non-blocking streams over sockets and pipes. Mirrors tornado.iostream.
+module;
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+export module tornado.iostream;
+
+export import tornado.concurrent;
+export import tornado.netutil;
+import tornado.ioloop;
+
+export namespace tornado::iostream {
+
+/// The stream is closed: raised (through the future) by any operation on a closed stream and by
+/// every read or write pending when it closes. `real_error` holds the cause, if there was one
+/// (ECONNRESET, a TLS failure...). Mirrors tornado.iostream.StreamClosedError.
+class StreamClosedError : public std::runtime_error {
+ public:
+  explicit StreamClosedError(std::exception_ptr real_error = nullptr)
+      : std::runtime_error("Stream is closed"), real_error(std::move(real_error)) {}
+  std::exception_ptr real_error;
+};
+
+/// A read_until/read_until_regex delimiter was not found within `max_bytes`; the stream is
+/// closed. Mirrors tornado.iostream.UnsatisfiableReadError.
+class UnsatisfiableReadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The read buffer passed `max_buffer_size`, or a write would pass `max_write_buffer_size`.
+/// Mirrors tornado.iostream.StreamBufferFullError.
+class StreamBufferFullError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A read-only byte range for the write hook: a pointer and a length in bytes.
+struct ConstBuffer {
+  const char* data;
+  std::size_t size;
+};
+
+/// A buffered, non-blocking stream on the current IOLoop: reads that complete when a delimiter,
+/// a regex match, a byte count or EOF is reached, and writes that queue and complete when the data
+/// reached the kernel. Only one read may be pending at a time; any number of writes may be.
+///
+/// Reads the buffer can already satisfy complete at once (the returned future is done). When the
+/// peer closes, data already buffered still satisfies a pending read; the close callback runs
+/// after pending futures have resolved. Destroying the stream closes it.
+///
+/// Subclasses supply the transport through the hooks fileno, close_fd, read_from_fd, write_to_fd
+/// and get_fd_error. Mirrors tornado.iostream.BaseIOStream.
+class BaseIOStream {
+ public:
+  /// @param max_buffer_size  most bytes buffered for reading (0: 100 MiB); past it the stream closes
+  ///                         with StreamBufferFullError.
+  /// @param read_chunk_size  bytes asked of each read call (0: 64 KiB), capped at max_buffer_size/2.
+  /// @param max_write_buffer_size  most bytes queued for writing (0: unlimited); a write past it
+  ///                         throws StreamBufferFullError.
+  explicit BaseIOStream(std::size_t max_buffer_size = 0, std::size_t read_chunk_size = 0,
+                        std::size_t max_write_buffer_size = 0);
+  virtual ~BaseIOStream();
+  BaseIOStream(const BaseIOStream&) = delete;
+  BaseIOStream& operator=(const BaseIOStream&) = delete;
+
+  /// Reads until `delimiter` is found; the result includes it.
+  /// @param max_bytes  if the delimiter is not within this many bytes, the stream is closed and
+  ///                   the future fails with UnsatisfiableReadError (0: no limit).
+  /// @throws StreamClosedError (through the future) if the stream closes first.
+  /// Mirrors BaseIOStream.read_until.
+  Future<std::string> read_until(std::string_view delimiter, std::size_t max_bytes = 0);
+  /// Reads until `regex` (Perl/Python syntax, Boost.Regex) matches; the result ends at the match's
+  /// end. @param max_bytes as read_until. @throws std::invalid_argument for a bad regex.
+  /// Mirrors BaseIOStream.read_until_regex.
+  Future<std::string> read_until_regex(std::string_view regex, std::size_t max_bytes = 0);
+  /// Reads `num_bytes` bytes; with `partial`, completes as soon as any bytes (at most num_bytes)
+  /// are available. Mirrors BaseIOStream.read_bytes.
+  Future<std::string> read_bytes(std::size_t num_bytes, bool partial = false);
+  /// Reads into `buffer` (which must stay valid until the future completes) without an extra
+  /// copy; completes when it is full, or with `partial` when any bytes arrived.
+  /// @returns the number of bytes read. Mirrors BaseIOStream.read_into.
+  Future<std::size_t> read_into(std::span<char> buffer, bool partial = false);
+  /// Reads everything until the peer closes the stream (bounded by max_buffer_size).
+  /// Mirrors BaseIOStream.read_until_close.
+  Future<std::string> read_until_close();
+
+  /// Queues `data` for writing. @returns a future that completes when this data (and everything
+  /// queued before it) was handed to the kernel. @throws StreamClosedError if closed,
+  /// StreamBufferFullError past max_write_buffer_size. Mirrors BaseIOStream.write.
+  Future<void> write(std::string&& data);
+  /// Copies `data` into the write queue; as the overload above.
+  Future<void> write(std::string_view data);
+  Future<void> write(const char* data) { return write(std::string_view(data)); }
+  /// Queues a shared, immutable buffer without copying it (a cached response body, say).
+  Future<void> write(std::shared_ptr<const std::string> data);
+
+  /// Calls `callback` (on the IOLoop) once the stream closes. Mirrors set_close_callback.
+  void set_close_callback(util::Callback callback);
+  /// Closes the stream: buffered data that satisfies a pending read is delivered, every other
+  /// pending read and write fails with StreamClosedError(`error`), the close callback is scheduled.
+  /// @param error  the cause, kept in error(). Mirrors BaseIOStream.close(exc_info).
+  void close(std::exception_ptr error = nullptr);
+  /// True once closed. Mirrors BaseIOStream.closed.
+  bool closed() const noexcept { return closed_; }
+  /// True while a read is pending. Mirrors BaseIOStream.reading.
+  bool reading() const noexcept { return read_future_.has_value() || read_into_future_.has_value(); }
+  /// True while data is queued for writing. Mirrors BaseIOStream.writing.
+  virtual bool writing() const noexcept { return write_buffer_size_ > 0; }
+  /// Why the stream closed, if an error closed it. Mirrors BaseIOStream.error.
+  std::exception_ptr error() const noexcept { return error_; }
+  /// Sets TCP_NODELAY (no effect on streams that are not TCP). Mirrors set_nodelay.
+  virtual void set_nodelay(bool value) {}
+
+  /// Bytes buffered for reading and not yet consumed.
+  std::size_t read_buffer_size() const noexcept;
+  /// Bytes queued for writing and not yet sent.
+  std::size_t write_buffer_size() const noexcept { return write_buffer_size_; }
+
+  std::size_t max_buffer_size() const noexcept { return max_buffer_size_; }
+  std::size_t read_chunk_size() const noexcept { return read_chunk_size_; }
+  std::size_t max_write_buffer_size() const noexcept { return max_write_buffer_size_; }
+
+  /// The descriptor the IOLoop watches. Mirrors BaseIOStream.fileno.
+  virtual int fileno() const noexcept = 0;
+
+ protected:
+  /// Closes the descriptor. Mirrors BaseIOStream.close_fd.
+  virtual void close_fd() noexcept = 0;
+  /// Reads up to `size` bytes into `buf`. @returns the count, 0 at end of stream, or nullopt if it
+  /// would block. @throws std::system_error on error. Mirrors BaseIOStream.read_from_fd.
+  virtual std::optional<std::size_t> read_from_fd(char* buf, std::size_t size) = 0;
+  /// Writes from `count` buffers (vectored). @returns bytes written (0: would block).
+  /// @throws std::system_error on error. Mirrors BaseIOStream.write_to_fd.
+  virtual std::size_t write_to_fd(const ConstBuffer* buffers, std::size_t count) = 0;
+  /// The pending error of the descriptor (SO_ERROR), or null. Mirrors get_fd_error.
+  virtual std::exception_ptr get_fd_error() { return nullptr; }
+  /// Whether `e` is a connection reset (closed quietly, without a warning). Mirrors _is_connreset.
+  virtual bool is_connreset(const std::exception_ptr& e) const;
+
+  // Hooks for IOStream and SSLIOStream (connect, handshakes), as in Tornado.
+  virtual void handle_connect() {}
+  /// Reads available data and completes the pending read if it can. Mirrors _handle_read.
+  virtual void handle_read();
+  /// Writes queued data and completes write futures. Mirrors _handle_write.
+  virtual void handle_write();
+  /// Adds READ and/or WRITE to the events watched. Mirrors _add_io_state.
+  void add_io_state(std::uint32_t events);
+  /// The events watched, or nullopt before the first registration.
+  std::optional<std::uint32_t> io_state() const noexcept { return state_; }
+  /// Fails the other futures a subclass keeps (connect, handshake) on close.
+  virtual void signal_closed_extra() {}
+  /// Stops watching the descriptor and forgets it without closing it, so another stream can take
+  /// it over (start_tls). The stream is closed afterwards.
+  void release_fd_for_handover();
+  /// Takes the close callback away (to move it to another stream, as start_tls does).
+  util::Callback take_close_callback() noexcept { return std::move(close_callback_); }
+
+  ioloop::IOLoop& io_loop() const noexcept { return *io_loop_; }
+  bool connecting_ = false;
+  std::exception_ptr error_;
+  std::optional<Future<void>> connect_future_;
+
+ private:
+  struct ReadBuffer;
+  struct WriteChunk;
+  enum class ReadKind : std::uint8_t { none, bytes, delimiter, regex, until_close };
+  struct RegexHolder;
+
+  void handle_events(int fd, std::uint32_t events);
+  Future<std::string> start_string_read();
+  void try_inline_read();
+  std::optional<std::size_t> read_to_buffer_loop();
+  std::size_t read_to_buffer();
+  std::optional<std::size_t> find_read_pos();
+  void check_max_bytes(std::size_t size);
+  void read_from_buffer(std::size_t pos);
+  void finish_read(std::size_t size);
+  void maybe_add_error_listener();
+  void signal_closed();
+  void check_closed() const;
+  Future<void> enqueue_write(WriteChunk chunk, std::size_t size);
+  void run_inline_read();
+  std::size_t current_size() const noexcept;
+
+  ioloop::IOLoop* io_loop_;
+  std::size_t max_buffer_size_;
+  std::size_t read_chunk_size_;
+  std::size_t max_write_buffer_size_;
+
+  std::unique_ptr<ReadBuffer> rbuf_;
+  // The pending read: one of these is set (Tornado's _read_bytes/_read_delimiter/_read_regex).
+  ReadKind read_kind_ = ReadKind::none;
+  std::size_t read_bytes_ = 0;
+  bool read_partial_ = false;
+  std::string read_delimiter_;
+  std::unique_ptr<RegexHolder> read_regex_;
+  std::size_t read_max_bytes_ = 0;  // 0: unlimited
+  std::size_t scan_pos_ = 0;        // where the next delimiter/regex search starts (linear scans)
+  std::optional<Future<std::string>> read_future_;
+  std::optional<Future<std::size_t>> read_into_future_;
+  std::span<char> user_buf_;        // read_into's target while a read_into is pending
+  std::size_t user_filled_ = 0;
+
+  std::unique_ptr<std::deque<WriteChunk>> wbuf_;
+  std::size_t write_buffer_size_ = 0;
+  std::size_t wbuf_first_offset_ = 0;
+  std::uint64_t total_write_index_ = 0;
+  std::uint64_t total_write_done_index_ = 0;
+  std::deque<std::pair<std::uint64_t, Future<void>>> write_futures_;
+
+  util::Callback close_callback_;
+  std::optional<std::uint32_t> state_;
+  bool closed_ = false;
+  // Scheduled callbacks hold a weak reference to this, so a destroyed stream ignores them.
+  std::shared_ptr<BaseIOStream*> self_token_;
+};
+
+/// A stream over a connected (or connecting) socket. Takes ownership of the descriptor.
+/// Mirrors tornado.iostream.IOStream.
+class IOStream : public BaseIOStream {
+ public:
+  /// @param socket  a stream socket; made non-blocking. Owned (closed with the stream).
+  explicit IOStream(int socket, std::size_t max_buffer_size = 0, std::size_t read_chunk_size = 0,
+                    std::size_t max_write_buffer_size = 0);
+  ~IOStream() override;
+
+  /// Connects the (unconnected) socket to `address` without blocking.
+  /// @returns a future completing when connected; it fails with StreamClosedError (whose
+  /// real_error says why, e.g. ECONNREFUSED) if the connection fails. Reads and writes may be
+  /// queued before it completes. Mirrors IOStream.connect.
+  Future<void> connect(const netutil::SocketAddress& address);
+
+  int fileno() const noexcept override { return fd_; }
+  void set_nodelay(bool value) override;
+  /// The address of the peer, or an empty address if unknown.
+  netutil::SocketAddress peer_address() const;
+  /// Takes the descriptor away from this stream (which is left closed) without closing it.
+  /// Used to hand a connection to another stream type (start_tls). @returns the descriptor.
+  int detach_fd();
+
+ protected:
+  void close_fd() noexcept override;
+  std::optional<std::size_t> read_from_fd(char* buf, std::size_t size) override;
+  std::size_t write_to_fd(const ConstBuffer* buffers, std::size_t count) override;
+  std::exception_ptr get_fd_error() override;
+  void handle_connect() override;
+
+  int fd_;
+};
+
+/// A stream over a pipe (or any non-socket descriptor). Takes ownership of the descriptor.
+/// Mirrors tornado.iostream.PipeIOStream.
+class PipeIOStream : public BaseIOStream {
+ public:
+  explicit PipeIOStream(int fd, std::size_t max_buffer_size = 0, std::size_t read_chunk_size = 0,
+                        std::size_t max_write_buffer_size = 0);
+  ~PipeIOStream() override;
+  int fileno() const noexcept override { return fd_; }
+
+ protected:
+  void close_fd() noexcept override;
+  std::optional<std::size_t> read_from_fd(char* buf, std::size_t size) override;
+  std::size_t write_to_fd(const ConstBuffer* buffers, std::size_t count) override;
+
+ private:
+  int fd_;
+};
+
+}  // namespace tornado::iostream
