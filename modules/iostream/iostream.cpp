@@ -146,7 +146,8 @@ void BaseIOStream::check_closed() const {
 // Reads
 
 Future<std::string> BaseIOStream::start_string_read() {
-  if (reading()) {
+  // Our own pending read, not reading() (which subclasses widen, e.g. for a TLS handshake).
+  if (read_future_ || read_into_future_) {
     check_closed();
     throw std::logic_error("Already reading");
   }
@@ -204,7 +205,8 @@ Future<std::string> BaseIOStream::read_bytes(std::size_t num_bytes, bool partial
 }
 
 Future<std::size_t> BaseIOStream::read_into(std::span<char> buffer, bool partial) {
-  if (reading()) {
+  // Our own pending read, not reading() (which subclasses widen, e.g. for a TLS handshake).
+  if (read_future_ || read_into_future_) {
     check_closed();
     throw std::logic_error("Already reading");
   }

@@ -112,7 +112,7 @@ class BaseIOStream {
   /// True once closed. Mirrors BaseIOStream.closed.
   bool closed() const noexcept { return closed_; }
   /// True while a read is pending. Mirrors BaseIOStream.reading.
-  bool reading() const noexcept { return read_future_.has_value() || read_into_future_.has_value(); }
+  virtual bool reading() const noexcept { return read_future_.has_value() || read_into_future_.has_value(); }
   /// True while data is queued for writing. Mirrors BaseIOStream.writing.
   virtual bool writing() const noexcept { return write_buffer_size_ > 0; }
   /// Why the stream closed, if an error closed it. Mirrors BaseIOStream.error.
@@ -224,6 +224,8 @@ class BaseIOStream {
   std::shared_ptr<BaseIOStream*> self_token_;
 };
 
+class SSLIOStream;
+
 /// A stream over a connected (or connecting) socket. Takes ownership of the descriptor.
 /// Mirrors tornado.iostream.IOStream.
 class IOStream : public BaseIOStream {
@@ -247,6 +249,15 @@ class IOStream : public BaseIOStream {
   /// Used to hand a connection to another stream type (start_tls). @returns the descriptor.
   int detach_fd();
 
+  /// Upgrades this idle connection to TLS (STARTTLS in SMTP, IMAP...): the socket moves to a new
+  /// SSLIOStream (with this stream's close callback), this stream is left closed, and the future
+  /// completes with the new stream once the handshake finished.
+  /// @param server_hostname  for a client: the name to send (SNI) and to verify.
+  /// @throws std::invalid_argument (through the future) if a read or write is pending or data is
+  /// buffered; SSLError or StreamClosedError if the handshake fails. Mirrors IOStream.start_tls.
+  Future<std::unique_ptr<SSLIOStream>> start_tls(bool server_side, netutil::SSLContext context,
+                                                 std::string server_hostname = {});
+
  protected:
   void close_fd() noexcept override;
   std::optional<std::size_t> read_from_fd(char* buf, std::size_t size) override;
@@ -255,6 +266,63 @@ class IOStream : public BaseIOStream {
   void handle_connect() override;
 
   int fd_;
+};
+
+/// A TLS stream over a socket, on OpenSSL, with a non-blocking handshake. A server-side stream (or a
+/// client made from a connected socket) starts its handshake on its own; a client made from an
+/// unconnected socket starts it after connect(). Reads and writes may be queued during the
+/// handshake. Client contexts verify the server certificate and, with check_hostname, that it
+/// names `server_hostname`. Mirrors tornado.iostream.SSLIOStream.
+class SSLIOStream : public IOStream {
+ public:
+  /// @param socket  a stream socket (owned); connected or not.
+  /// @param context  the TLS configuration (server_side must match).
+  /// @param server_side  accept (true) or connect (false).
+  /// @param server_hostname  for clients: SNI and the name the certificate must match.
+  SSLIOStream(int socket, netutil::SSLContext context, bool server_side, std::string server_hostname = {},
+              std::size_t max_buffer_size = 0, std::size_t read_chunk_size = 0, std::size_t max_write_buffer_size = 0);
+  ~SSLIOStream() override;
+
+  /// Connects, then runs the handshake. @returns a future completing when the handshake did.
+  /// @param server_hostname  overrides the one given to the constructor if not empty.
+  /// Mirrors SSLIOStream.connect.
+  Future<void> connect(const netutil::SocketAddress& address, std::string server_hostname = {});
+  /// A future that completes when the handshake finished (at once if it has); it fails with the
+  /// handshake's error (SSLError, SSLCertVerificationError) or StreamClosedError.
+  /// @throws std::logic_error if a wait is already pending. Mirrors SSLIOStream.wait_for_handshake.
+  Future<void> wait_for_handshake();
+  /// True once the handshake completed.
+  bool handshake_done() const noexcept { return !ssl_accepting_; }
+  /// The ALPN protocol agreed on, or "" if none.
+  std::string selected_alpn_protocol() const;
+  /// The peer's certificate in DER form, or "" if it sent none. Mirrors SSLSocket.getpeercert(True).
+  std::string peer_certificate_der() const;
+
+  bool reading() const noexcept override;
+  bool writing() const noexcept override;
+
+ protected:
+  void close_fd() noexcept override;
+  std::optional<std::size_t> read_from_fd(char* buf, std::size_t size) override;
+  std::size_t write_to_fd(const ConstBuffer* buffers, std::size_t count) override;
+  void handle_read() override;
+  void handle_write() override;
+  void handle_connect() override;
+  void signal_closed_extra() override;
+
+ private:
+  void do_ssl_handshake();
+  void finish_ssl_connect();
+  void configure_client_hostname();
+
+  netutil::SSLContext context_;
+  void* ssl_ = nullptr;  // SSL*
+  bool server_side_;
+  std::string server_hostname_;
+  bool ssl_accepting_ = true;
+  bool handshake_reading_ = false;
+  bool handshake_writing_ = false;
+  std::optional<Future<void>> ssl_connect_future_;
 };
 
 /// A stream over a pipe (or any non-socket descriptor). Takes ownership of the descriptor.

@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE iostream_smoke
 #include <tornado/testing.hpp>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 
 import tornado.iostream;
 import tornado.gen;
+import tornado.netutil;
+import tornado.log;
 
 using namespace tornado;
 using iostream::IOStream;
@@ -83,4 +86,78 @@ TORNADO_GEN_TEST(close_callback_runs, AsyncTestCase) {
   a->close();
   for (int i = 0; i < 50 && !called; ++i) co_await gen::sleep(0.01);
   BOOST_TEST(called);
+}
+
+// --- TLS -------------------------------------------------------------------------------------
+
+namespace {
+std::string data_file(const char* name) { return std::string(TORNADO_TEST_DATA_DIR) + "/" + name; }
+
+netutil::SSLContext server_context() {
+  netutil::SSLContext ctx(true);
+  ctx.load_cert_chain(data_file("server.crt"), data_file("server.key"));
+  return ctx;
+}
+netutil::SSLContext client_context() {
+  netutil::SSLContext ctx(false);
+  ctx.load_verify_locations(data_file("ca.crt"));
+  return ctx;
+}
+
+// A connected TCP pair on 127.0.0.1 (TLS wants real sockets so getpeername works).
+std::pair<int, int> tcp_pair() {
+  auto listener = tornado::testing::bind_unused_port();
+  int c = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto addr = netutil::SocketAddress("127.0.0.1", static_cast<std::uint16_t>(listener.port));
+  BOOST_REQUIRE(::connect(c, static_cast<const sockaddr*>(addr.data()), addr.size()) == 0);
+  int s = -1;
+  for (int i = 0; i < 100 && s < 0; ++i) s = ::accept(listener.fd, nullptr, nullptr);
+  ::close(listener.fd);
+  BOOST_REQUIRE(s >= 0);
+  return {s, c};
+}
+}  // namespace
+
+TORNADO_GEN_TEST(tls_round_trip, AsyncTestCase) {
+  auto [s, c] = tcp_pair();
+  auto server = std::make_unique<iostream::SSLIOStream>(s, server_context(), true);
+  auto client = std::make_unique<iostream::SSLIOStream>(c, client_context(), false, "localhost");
+  co_await client->wait_for_handshake();
+  co_await client->write("ping\n");
+  auto line = co_await server->read_until("\n");
+  BOOST_TEST(line == "ping\n");
+  co_await server->write(std::string(300000, 'z'));
+  auto big = co_await client->read_bytes(300000);
+  BOOST_TEST(big.size() == 300000u);
+  BOOST_TEST(!client->peer_certificate_der().empty());
+}
+
+TORNADO_GEN_TEST(tls_hostname_mismatch_fails, AsyncTestCase) {
+  auto [s, c] = tcp_pair();
+  tornado::testing::ExpectLog expect(log::gen_log(), "SSL Error");
+  auto server = std::make_unique<iostream::SSLIOStream>(s, server_context(), true);
+  auto client = std::make_unique<iostream::SSLIOStream>(c, client_context(), false, "wrong.example");
+  bool failed = false;
+  try {
+    co_await client->wait_for_handshake();
+  } catch (const netutil::SSLCertVerificationError& e) {
+    failed = true;
+    BOOST_TEST_MESSAGE(e.what());
+  }
+  BOOST_TEST(failed);
+}
+
+TORNADO_GEN_TEST(start_tls_upgrades_both_sides, AsyncTestCase) {
+  auto [s, c] = tcp_pair();
+  auto server = std::make_unique<IOStream>(s);
+  auto client = std::make_unique<IOStream>(c);
+  co_await client->write("STARTTLS\r\n");
+  BOOST_TEST((co_await server->read_until("\r\n")) == "STARTTLS\r\n");
+  auto server_tls = server->start_tls(true, server_context());
+  auto client_tls = client->start_tls(false, client_context(), "localhost");
+  auto st = co_await std::move(server_tls);
+  auto ct = co_await std::move(client_tls);
+  co_await ct->write("secret\n");
+  BOOST_TEST((co_await st->read_until("\n")) == "secret\n");
+  BOOST_TEST(server->closed());
 }
