@@ -1,0 +1,745 @@
+module;
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+module tornado.httputil;
+
+import tornado.escape;
+
+namespace tornado::httputil {
+
+namespace {
+bool is_tchar(unsigned char c) {
+  // RFC 9110 5.6.2: token = 1*tchar
+  if (std::isalnum(c)) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool ieq(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s, std::string_view chars = " \t\r\n\f\v") {
+  auto b = s.find_first_not_of(chars);
+  if (b == std::string_view::npos) return {};
+  auto e = s.find_last_not_of(chars);
+  return s.substr(b, e - b + 1);
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+double wall_time() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::mutex& config_mutex() {
+  static std::mutex m;
+  return m;
+}
+ParseBodyConfig& global_config() {
+  static ParseBodyConfig c;
+  return c;
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Headers
+
+std::string normalize_header(std::string_view name) {
+  std::string out(name);
+  bool start = true;
+  for (auto& c : out) {
+    auto u = static_cast<unsigned char>(c);
+    c = static_cast<char>(start ? std::toupper(u) : std::tolower(u));
+    start = c == '-';
+  }
+  return out;
+}
+
+bool is_valid_header_name(std::string_view name) noexcept {
+  if (name.empty()) return false;
+  for (unsigned char c : name) {
+    if (!is_tchar(c)) return false;
+  }
+  return true;
+}
+
+bool is_valid_header_value(std::string_view value) noexcept {
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+HTTPHeaders::HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+  for (auto& [n, v] : fields) add(n, v);
+}
+
+void HTTPHeaders::add(std::string_view name, std::string_view value) {
+  fields_.push_back(Field{normalize_header(name), std::string(value)});
+  last_field_ = static_cast<std::ptrdiff_t>(fields_.size()) - 1;
+}
+
+void HTTPHeaders::set(std::string_view name, std::string_view value) {
+  // Keep the name's position (Python dicts keep a key's place when it is reassigned).
+  auto it = std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) { return ieq(f.name, name); });
+  if (it == fields_.end()) {
+    add(name, value);
+    return;
+  }
+  it->value.assign(value);
+  auto first = it - fields_.begin();
+  fields_.erase(std::remove_if(it + 1, fields_.end(), [&](const Field& f) { return ieq(f.name, name); }), fields_.end());
+  last_field_ = first;
+}
+
+bool HTTPHeaders::remove(std::string_view name) {
+  auto n = std::erase_if(fields_, [&](const Field& f) { return ieq(f.name, name); });
+  last_field_ = -1;
+  return n > 0;
+}
+
+bool HTTPHeaders::contains(std::string_view name) const noexcept { return find(name) != nullptr; }
+
+const std::string* HTTPHeaders::find(std::string_view name) const noexcept {
+  for (const auto& f : fields_) {
+    if (ieq(f.name, name)) return &f.value;
+  }
+  return nullptr;
+}
+
+std::optional<std::string> HTTPHeaders::get(std::string_view name) const {
+  std::optional<std::string> out;
+  for (const auto& f : fields_) {
+    if (!ieq(f.name, name)) continue;
+    if (out) {
+      *out += ',';
+      *out += f.value;
+    } else {
+      out = f.value;
+    }
+  }
+  return out;
+}
+
+std::string HTTPHeaders::get(std::string_view name, std::string_view default_value) const {
+  auto v = get(name);
+  return v ? std::move(*v) : std::string(default_value);
+}
+
+std::vector<std::string_view> HTTPHeaders::get_list(std::string_view name) const {
+  std::vector<std::string_view> out;
+  for (const auto& f : fields_) {
+    if (ieq(f.name, name)) out.push_back(f.value);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> HTTPHeaders::get_all() const {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  out.reserve(fields_.size());
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    const auto& name = fields_[i].name;
+    bool seen = false;
+    for (std::size_t j = 0; j < i && !seen; ++j) seen = fields_[j].name == name;
+    if (seen) continue;
+    for (std::size_t j = i; j < fields_.size(); ++j) {
+      if (fields_[j].name == name) out.emplace_back(fields_[j].name, fields_[j].value);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> HTTPHeaders::keys() const {
+  std::vector<std::string_view> out;
+  for (const auto& f : fields_) {
+    if (std::find(out.begin(), out.end(), std::string_view(f.name)) == out.end()) out.push_back(f.name);
+  }
+  return out;
+}
+
+std::size_t HTTPHeaders::size() const noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    bool seen = false;
+    for (std::size_t j = 0; j < i && !seen; ++j) seen = fields_[j].name == fields_[i].name;
+    if (!seen) ++n;
+  }
+  return n;
+}
+
+void HTTPHeaders::parse_line(std::string_view line) {
+  if (line.empty()) return;
+  if (line[0] == ' ' || line[0] == '\t') {
+    // obs-fold (RFC 9112 5.2): a continuation of the previous value.
+    if (last_field_ < 0) throw HTTPInputError("first header line cannot start with whitespace");
+    auto part = trim(line, " \t");
+    if (!is_valid_header_value(part)) throw HTTPInputError("Invalid header value");
+    auto& v = fields_[static_cast<std::size_t>(last_field_)].value;
+    v += ' ';
+    v += part;
+    return;
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos) throw HTTPInputError("no colon in header line");
+  auto name = line.substr(0, colon);
+  // RFC 9112 5.1: no whitespace is allowed between the field name and the colon.
+  if (!is_valid_header_name(name)) throw HTTPInputError("Invalid header name");
+  auto value = trim(line.substr(colon + 1), " \t");
+  if (!is_valid_header_value(value)) throw HTTPInputError("Invalid header value");
+  add(name, value);
+}
+
+HTTPHeaders HTTPHeaders::parse(std::string_view text) {
+  HTTPHeaders h;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    auto line = text.substr(pos, nl - pos);
+    // RFC 9112 2.2: a recipient MAY recognize a single LF as a line terminator.
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) h.parse_line(line);
+    pos = nl + 1;
+  }
+  return h;
+}
+
+std::string HTTPHeaders::to_string() const {
+  std::string out;
+  for (auto& [n, v] : get_all()) {
+    out += n;
+    out += ": ";
+    out += v;
+    out += '\n';
+  }
+  return out;
+}
+
+bool operator==(const HTTPHeaders& a, const HTTPHeaders& b) { return a.get_all() == b.get_all(); }
+
+// ---------------------------------------------------------------------------------------------
+// Start lines
+
+namespace {
+bool is_http1_version(std::string_view v) {
+  return v.size() == 8 && v.substr(0, 7) == "HTTP/1." && v[7] >= '0' && v[7] <= '9';
+}
+}  // namespace
+
+RequestStartLine parse_request_start_line(std::string_view line) {
+  auto s1 = line.find(' ');
+  auto s2 = s1 == std::string_view::npos ? s1 : line.find(' ', s1 + 1);
+  if (s1 == std::string_view::npos || s2 == std::string_view::npos || line.find(' ', s2 + 1) != std::string_view::npos)
+    throw HTTPInputError("Malformed HTTP request line");
+  RequestStartLine r{std::string(line.substr(0, s1)), std::string(line.substr(s1 + 1, s2 - s1 - 1)),
+                     std::string(line.substr(s2 + 1))};
+  if (!is_http1_version(r.version))
+    throw HTTPInputError("Malformed HTTP version in HTTP Request-Line: '" + r.version + "'");
+  return r;
+}
+
+ResponseStartLine parse_response_start_line(std::string_view line) {
+  // Tornado's pattern: (HTTP/1.[0-9]) ([0-9]+) ([^\r]*)
+  if (line.size() < 10 || line.substr(0, 5) != "HTTP/" || line[5] != '1' || line[7] < '0' || line[7] > '9' ||
+      line[8] != ' ')
+    throw HTTPInputError("Error parsing response start line");
+  std::size_t i = 9, start = 9;
+  while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
+  if (i == start || i - start > 9) throw HTTPInputError("Error parsing response start line");
+  ResponseStartLine r;
+  r.version = std::string(line.substr(0, 8));
+  r.code = std::stoi(std::string(line.substr(start, i - start)));
+  if (i < line.size()) {
+    if (line[i] != ' ') throw HTTPInputError("Error parsing response start line");
+    auto reason = line.substr(i + 1);
+    r.reason = std::string(reason.substr(0, reason.find('\r')));
+  } else {
+    throw HTTPInputError("Error parsing response start line");
+  }
+  return r;
+}
+
+std::string_view responses(int code) noexcept {
+  struct Entry {
+    int code;
+    const char* reason;
+  };
+  // Python's http.client.responses, which Tornado uses for reason phrases.
+  static constexpr Entry table[] = {
+#include "responses.inc"
+  };
+  auto it = std::lower_bound(std::begin(table), std::end(table), code, [](const Entry& e, int c) { return e.code < c; });
+  if (it != std::end(table) && it->code == code) return it->reason;
+  return "Unknown";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies
+
+void set_parse_body_config(const ParseBodyConfig& config) {
+  std::lock_guard lock(config_mutex());
+  global_config() = config;
+}
+
+ParseBodyConfig get_parse_body_config() {
+  std::lock_guard lock(config_mutex());
+  return global_config();
+}
+
+void parse_body_arguments(std::string_view content_type, std::string_view body, Arguments& arguments, Files& files,
+                          const HTTPHeaders* headers, const ParseBodyConfig* config) {
+  ParseBodyConfig cfg = config ? *config : get_parse_body_config();
+  if (content_type.starts_with("application/x-www-form-urlencoded")) {
+    if (headers && headers->contains("Content-Encoding"))
+      throw HTTPInputError("Unsupported Content-Encoding: " + headers->get("Content-Encoding", ""));
+    for (auto& [k, v] : escape::parse_qsl(body, true)) arguments[k].push_back(std::move(v));
+  } else if (content_type.starts_with("multipart/form-data")) {
+    if (headers && headers->contains("Content-Encoding"))
+      throw HTTPInputError("Unsupported Content-Encoding: " + headers->get("Content-Encoding", ""));
+    std::size_t pos = 0;
+    while (pos <= content_type.size()) {
+      auto semi = content_type.find(';', pos);
+      if (semi == std::string_view::npos) semi = content_type.size();
+      auto field = trim(content_type.substr(pos, semi - pos));
+      auto eq = field.find('=');
+      if (eq != std::string_view::npos && field.substr(0, eq) == "boundary" && eq + 1 < field.size()) {
+        try {
+          parse_multipart_form_data(field.substr(eq + 1), body, arguments, files, &cfg.multipart);
+        } catch (const HTTPInputError& e) {
+          throw HTTPInputError(std::string("Invalid multipart/form-data: ") + e.what());
+        }
+        return;
+      }
+      pos = semi + 1;
+    }
+    throw HTTPInputError("Invalid multipart/form-data: multipart boundary not found");
+  }
+}
+
+void parse_multipart_form_data(std::string_view boundary, std::string_view data, Arguments& arguments, Files& files,
+                               const ParseMultipartConfig* config) {
+  ParseMultipartConfig cfg = config ? *config : get_parse_body_config().multipart;
+  if (!cfg.enabled) throw HTTPInputError("multipart/form-data parsing is disabled");
+  // The boundary may be quoted in the header (RFC 2046 5.1.1 allows it).
+  if (boundary.size() >= 2 && boundary.front() == '"' && boundary.back() == '"')
+    boundary = boundary.substr(1, boundary.size() - 2);
+  std::string final_marker = "--" + std::string(boundary) + "--";
+  auto final_index = data.rfind(final_marker);
+  if (final_index == std::string_view::npos) throw HTTPInputError("no final boundary found");
+  std::string sep = "--" + std::string(boundary) + "\r\n";
+  auto content = data.substr(0, final_index);
+  // Split once over the body (linear), counting parts before any is parsed.
+  std::vector<std::string_view> parts;
+  std::size_t pos = 0;
+  for (;;) {
+    auto next = content.find(sep, pos);
+    parts.push_back(content.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos));
+    if (parts.size() > cfg.max_parts + 1) throw HTTPInputError("multipart/form-data has too many parts");
+    if (next == std::string_view::npos) break;
+    pos = next + sep.size();
+  }
+  std::size_t nonempty = 0;
+  for (auto part : parts) nonempty += !part.empty();
+  if (nonempty > cfg.max_parts) throw HTTPInputError("multipart/form-data has too many parts");
+  for (auto part : parts) {
+    if (part.empty()) continue;
+    auto eoh = part.find("\r\n\r\n");
+    if (eoh == std::string_view::npos) throw HTTPInputError("multipart/form-data missing headers");
+    if (eoh > cfg.max_part_header_size) throw HTTPInputError("multipart/form-data part header too large");
+    auto headers = HTTPHeaders::parse(part.substr(0, eoh));
+    auto [disposition, params] = parse_header(headers.get("Content-Disposition", ""));
+    if (disposition != "form-data" || !part.ends_with("\r\n")) throw HTTPInputError("Invalid multipart/form-data");
+    auto value = part.substr(eoh + 4, part.size() - eoh - 4 - 2);
+    auto name_it = params.find("name");
+    if (name_it == params.end() || name_it->second.empty()) throw HTTPInputError("multipart/form-data missing name");
+    auto fn = params.find("filename");
+    if (fn != params.end() && !fn->second.empty()) {
+      files[name_it->second].push_back(
+          HTTPFile{fn->second, std::string(value), headers.get("Content-Type", "application/unknown")});
+    } else {
+      arguments[name_it->second].emplace_back(value);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+std::string url_concat(std::string_view url, const std::vector<std::pair<std::string, std::string>>& args) {
+  std::string_view fragment;
+  if (auto hash = url.find('#'); hash != std::string_view::npos) {
+    fragment = url.substr(hash);
+    url = url.substr(0, hash);
+  }
+  std::string_view query;
+  std::string_view base = url;
+  if (auto q = url.find('?'); q != std::string_view::npos) {
+    base = url.substr(0, q);
+    query = url.substr(q + 1);
+  }
+  auto pairs = escape::parse_qsl(query, true);
+  pairs.insert(pairs.end(), args.begin(), args.end());
+  std::string out(base);
+  std::string encoded = escape::urlencode(pairs);
+  if (!encoded.empty()) {
+    out += '?';
+    out += encoded;
+  }
+  out += fragment;
+  return out;
+}
+
+std::string format_timestamp(double timestamp) {
+  static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::time_t t = static_cast<std::time_t>(timestamp);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+                months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+std::optional<double> parse_http_date(std::string_view value) {
+  static constexpr const char* months[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                           "jul", "aug", "sep", "oct", "nov", "dec"};
+  std::string v(trim(value));
+  std::tm tm{};
+  char mon[4] = {};
+  char wday[16] = {};
+  int day, year, hh, mm, ss;
+  auto month_index = [&](const char* m) {
+    for (int i = 0; i < 12; ++i) {
+      if (ieq(m, months[i])) return i;
+    }
+    return -1;
+  };
+  bool ok = false;
+  // RFC 1123: Sun, 06 Nov 1994 08:49:37 GMT
+  if (std::sscanf(v.c_str(), "%15[A-Za-z], %d %3s %d %d:%d:%d", wday, &day, mon, &year, &hh, &mm, &ss) == 7) ok = true;
+  // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+  else if (std::sscanf(v.c_str(), "%15[A-Za-z], %d-%3s-%d %d:%d:%d", wday, &day, mon, &year, &hh, &mm, &ss) == 7) {
+    ok = true;
+    if (year < 100) year += year < 70 ? 2000 : 1900;
+  }
+  // asctime: Sun Nov  6 08:49:37 1994
+  else if (std::sscanf(v.c_str(), "%15[A-Za-z] %3s %d %d:%d:%d %d", wday, mon, &day, &hh, &mm, &ss, &year) == 7) ok = true;
+  if (!ok) return std::nullopt;
+  int m = month_index(mon);
+  if (m < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return std::nullopt;
+  tm.tm_year = year - 1900;
+  tm.tm_mon = m;
+  tm.tm_mday = day;
+  tm.tm_hour = hh;
+  tm.tm_min = mm;
+  tm.tm_sec = ss;
+  return static_cast<double>(timegm(&tm));
+}
+
+std::pair<std::string, std::optional<int>> split_host_and_port(std::string_view netloc) {
+  // Tornado's pattern: ^(.+):(\d+)$
+  auto colon = netloc.rfind(':');
+  if (colon != std::string_view::npos && colon > 0 && colon + 1 < netloc.size()) {
+    auto digits = netloc.substr(colon + 1);
+    if (digits.size() <= 9 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return {std::string(netloc.substr(0, colon)), std::stoi(std::string(digits))};
+  }
+  return {std::string(netloc), std::nullopt};
+}
+
+namespace {
+// Python's http.cookies._unquote: strip surrounding quotes, then decode \ooo octal and \c escapes.
+std::string unquote_cookie(std::string_view s) {
+  if (s.size() < 2 || s.front() != '"' || s.back() != '"') return std::string(s);
+  s = s.substr(1, s.size() - 2);
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 >= s.size()) {
+      out += s[i];
+      continue;
+    }
+    if (i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
+        s[i + 3] >= '0' && s[i + 3] <= '7') {
+      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+      i += 3;
+    } else {
+      out += s[i + 1];
+      i += 1;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::map<std::string, std::string, std::less<>> parse_cookie(std::string_view cookie) {
+  std::map<std::string, std::string, std::less<>> out;
+  std::size_t pos = 0;
+  while (pos <= cookie.size()) {
+    auto semi = cookie.find(';', pos);
+    if (semi == std::string_view::npos) semi = cookie.size();
+    auto chunk = cookie.substr(pos, semi - pos);
+    std::string_view key, val;
+    if (auto eq = chunk.find('='); eq != std::string_view::npos) {
+      key = chunk.substr(0, eq);
+      val = chunk.substr(eq + 1);
+    } else {
+      // An empty name, as browsers do (https://bugzilla.mozilla.org/show_bug.cgi?id=169091).
+      val = chunk;
+    }
+    key = trim(key);
+    val = trim(val);
+    if (!key.empty() || !val.empty()) out[std::string(key)] = unquote_cookie(val);
+    pos = semi + 1;
+  }
+  return out;
+}
+
+std::string encode_username_password(std::string_view username, std::string_view password) {
+  std::string out(username);
+  out += ':';
+  out += password;
+  return out;
+}
+
+namespace {
+// Python's email.utils.unquote plus _parse_header's own quote stripping.
+std::string unquote_param(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
+    v = v.substr(1, v.size() - 2);
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == '\\' && i + 1 < v.size() && (v[i + 1] == '\\' || v[i + 1] == '"')) {
+        out += v[i + 1];
+        ++i;
+      } else {
+        out += v[i];
+      }
+    }
+    return out;
+  }
+  return std::string(v);
+}
+
+// RFC 2231 / 5987 extended value: charset'language'percent-encoded
+std::string decode_rfc2231(std::string_view v) {
+  auto q1 = v.find('\'');
+  auto q2 = q1 == std::string_view::npos ? q1 : v.find('\'', q1 + 1);
+  if (q2 == std::string_view::npos) return escape::url_unescape(v, false);
+  auto charset = lower(v.substr(0, q1));
+  std::string raw = escape::url_unescape(v.substr(q2 + 1), false);
+  if (charset == "iso-8859-1" || charset == "latin-1" || charset == "latin1") {
+    std::string utf8;
+    for (unsigned char c : raw) {
+      if (c < 0x80) utf8 += static_cast<char>(c);
+      else {
+        utf8 += static_cast<char>(0xC0 | (c >> 6));
+        utf8 += static_cast<char>(0x80 | (c & 0x3F));
+      }
+    }
+    return utf8;
+  }
+  return raw;
+}
+}  // namespace
+
+std::pair<std::string, std::map<std::string, std::string, std::less<>>> parse_header(std::string_view line) {
+  // Split on ';' outside quoted strings (Tornado's _parseparam).
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i <= line.size(); ++i) {
+    if (i == line.size() || (line[i] == ';' && !quoted)) {
+      parts.push_back(trim(line.substr(start, i - start)));
+      start = i + 1;
+    } else if (line[i] == '"' && (i == 0 || line[i - 1] != '\\')) {
+      quoted = !quoted;
+    }
+  }
+  std::pair<std::string, std::map<std::string, std::string, std::less<>>> out;
+  out.first = std::string(parts.empty() ? std::string_view{} : parts[0]);
+  std::map<std::string, std::string> extended;
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    auto p = parts[i];
+    auto eq = p.find('=');
+    if (eq == std::string_view::npos) continue;
+    auto name = lower(trim(p.substr(0, eq)));
+    auto value = trim(p.substr(eq + 1));
+    if (name.ends_with('*')) {
+      extended[name.substr(0, name.size() - 1)] = decode_rfc2231(unquote_param(value));
+    } else {
+      out.second[name] = unquote_param(value);
+    }
+  }
+  // name*= takes precedence over name= (RFC 6266 4.3).
+  for (auto& [k, v] : extended) out.second[k] = v;
+  return out;
+}
+
+std::string encode_header(std::string_view key, const std::map<std::string, std::optional<std::string>>& params) {
+  std::string out(key);
+  for (const auto& [k, v] : params) {
+    out += "; ";
+    out += k;
+    if (v) {
+      out += '=';
+      out += *v;
+    }
+  }
+  return out;
+}
+
+std::optional<ByteRange> parse_request_range(std::string_view range_header) {
+  auto eq = range_header.find('=');
+  auto unit = trim(range_header.substr(0, eq));
+  if (unit != "bytes" || eq == std::string_view::npos) return std::nullopt;
+  auto value = trim(range_header.substr(eq + 1));
+  auto dash = value.find('-');
+  auto start_s = trim(value.substr(0, dash));
+  auto end_s = dash == std::string_view::npos ? std::string_view{} : trim(value.substr(dash + 1));
+  auto parse_int = [](std::string_view s, std::optional<std::int64_t>& out) {
+    if (s.empty()) return true;
+    if (s.size() > 18) return false;
+    std::int64_t v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + (c - '0');
+    }
+    out = v;
+    return true;
+  };
+  ByteRange r;
+  if (!parse_int(start_s, r.start) || !parse_int(end_s, r.end)) return std::nullopt;
+  if (r.end) {
+    if (!r.start) {
+      if (*r.end != 0) {
+        r.start = -*r.end;
+        r.end.reset();
+      }
+    } else {
+      *r.end += 1;
+    }
+  }
+  return r;
+}
+
+std::string get_content_range(std::optional<std::int64_t> start, std::optional<std::int64_t> end, std::int64_t total) {
+  std::int64_t s = start.value_or(0);
+  std::int64_t e = (end && *end ? *end : total) - 1;
+  return "bytes " + std::to_string(s) + "-" + std::to_string(e) + "/" + std::to_string(total);
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTPServerRequest
+
+HTTPServerRequest::HTTPServerRequest(std::string method_, std::string uri_, std::string version_, HTTPHeaders headers_,
+                                     std::string body_, std::string host_, Files files_, HTTPConnection* connection_,
+                                     const void* server_connection_)
+    : method(std::move(method_)),
+      uri(std::move(uri_)),
+      version(std::move(version_)),
+      headers(std::move(headers_)),
+      body(std::move(body_)),
+      host(std::move(host_)),
+      files(std::move(files_)),
+      connection(connection_),
+      server_connection(server_connection_),
+      start_line{method, uri, version} {
+  init();
+}
+
+HTTPServerRequest::HTTPServerRequest(const RequestStartLine& sl, HTTPHeaders headers_, HTTPConnection* connection_,
+                                     const void* server_connection_)
+    : method(sl.method),
+      uri(sl.path),
+      version(sl.version),
+      headers(std::move(headers_)),
+      connection(connection_),
+      server_connection(server_connection_),
+      start_line(sl) {
+  init();
+}
+
+void HTTPServerRequest::init() {
+  if (connection) {
+    const auto& ctx = connection->context();
+    remote_ip = ctx.remote_ip;
+    protocol = ctx.protocol;
+  } else {
+    protocol = "http";
+  }
+  if (host.empty()) {
+    const std::string* h = headers.find("Host");
+    host = h && !h->empty() ? *h : "127.0.0.1";
+  }
+  host_name = split_host_and_port(lower(host)).first;
+  start_time_ = wall_time();
+  auto q = uri.find('?');
+  path = uri.substr(0, q);
+  query = q == std::string::npos ? std::string() : uri.substr(q + 1);
+  if (!query.empty()) {
+    arguments = escape::parse_qs_bytes(query, true);
+    query_arguments = arguments;
+  }
+}
+
+const std::map<std::string, std::string, std::less<>>& HTTPServerRequest::cookies() {
+  if (!cookies_) {
+    cookies_.emplace();
+    for (auto v : headers.get_list("Cookie")) {
+      // A malformed cookie header is ignored rather than failing the request (Tornado does too).
+      for (auto& [k, val] : parse_cookie(v)) (*cookies_)[k] = val;
+    }
+  }
+  return *cookies_;
+}
+
+std::string HTTPServerRequest::full_url() const { return protocol + "://" + host + uri; }
+
+double HTTPServerRequest::request_time() const noexcept {
+  return (finish_time_ ? *finish_time_ : wall_time()) - start_time_;
+}
+
+void HTTPServerRequest::set_finish_time() noexcept { finish_time_ = wall_time(); }
+
+std::string HTTPServerRequest::get_ssl_certificate() const {
+  return connection ? connection->context().peer_certificate_der : std::string();
+}
+
+void HTTPServerRequest::parse_body() {
+  parse_body_arguments(headers.get("Content-Type", ""), body, body_arguments, files, &headers);
+  for (const auto& [k, vs] : body_arguments) {
+    auto& dst = arguments[k];
+    dst.insert(dst.end(), vs.begin(), vs.end());
+  }
+}
+
+}  // namespace tornado::httputil

@@ -1,0 +1,315 @@
+// tornado.httputil: HTTP utilities shared by the server and the client: headers, start lines,
+// requests, body and cookie parsing, and the delegate interfaces the HTTP/1.x codec calls.
+// Mirrors tornado.httputil.
+module;
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+export module tornado.httputil;
+
+export import tornado.concurrent;
+export import tornado.escape;
+export import tornado.netutil;
+
+export namespace tornado::httputil {
+
+/// Malformed input from the peer: a bad start line, header, chunk size or body. A server answers
+/// it with 400 and closes the connection. Mirrors tornado.httputil.HTTPInputError.
+class HTTPInputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Misuse of the response writer: writing more or fewer bytes than Content-Length declared,
+/// writing after finish. Mirrors tornado.httputil.HTTPOutputError.
+class HTTPOutputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Maps a header name to Http-Header-Case ("coNtent-TYPE" -> "Content-Type").
+std::string normalize_header(std::string_view name);
+
+/// HTTP headers: case-insensitive names kept in Http-Header-Case, several values per name.
+/// The single-value view (get) joins a name's values with "," as Tornado's `headers[name]` does.
+/// Mirrors tornado.httputil.HTTPHeaders.
+class HTTPHeaders {
+ public:
+  struct Field {
+    std::string name;   ///< normalized (Http-Header-Case)
+    std::string value;
+  };
+
+  HTTPHeaders() = default;
+  HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::string_view>> fields);
+
+  /// Adds a value for `name`, keeping those already there. Mirrors HTTPHeaders.add.
+  void add(std::string_view name, std::string_view value);
+  /// Replaces every value of `name` with `value`. Mirrors `headers[name] = value`.
+  void set(std::string_view name, std::string_view value);
+  /// Removes `name`. @returns whether it was there. Mirrors `del headers[name]`.
+  bool remove(std::string_view name);
+  /// Whether `name` has a value. Mirrors `name in headers`.
+  bool contains(std::string_view name) const noexcept;
+  /// The values of `name`, joined with ",", or nullopt. Mirrors `headers.get(name)`.
+  std::optional<std::string> get(std::string_view name) const;
+  /// The values of `name`, joined with ",", or `default_value`. Mirrors `headers.get(name, default)`.
+  std::string get(std::string_view name, std::string_view default_value) const;
+  /// The first value of `name` without copying, or null. For hot paths that need one value.
+  const std::string* find(std::string_view name) const noexcept;
+  /// Every value of `name`, in order. Mirrors HTTPHeaders.get_list.
+  std::vector<std::string_view> get_list(std::string_view name) const;
+  /// Every (name, value) pair, a name's values together in the order names first appeared.
+  /// Mirrors HTTPHeaders.get_all.
+  std::vector<std::pair<std::string_view, std::string_view>> get_all() const;
+  /// The distinct names, in the order they first appeared. Mirrors `list(headers)`.
+  std::vector<std::string_view> keys() const;
+  /// The number of distinct names. Mirrors `len(headers)`.
+  std::size_t size() const noexcept;
+  bool empty() const noexcept { return fields_.empty(); }
+  void clear() noexcept { fields_.clear(); }
+  /// The fields in the order they were added (not grouped).
+  const std::vector<Field>& fields() const noexcept { return fields_; }
+
+  /// Adds one header line ("Name: value"); a line starting with whitespace continues the previous
+  /// value (obs-fold, deprecated by RFC 9112 but still accepted, as Tornado does).
+  /// @throws HTTPInputError for a line with no colon, a name that is not a token, or a value with
+  /// control characters other than tab (RFC 9110 5.5). Mirrors HTTPHeaders.parse_line.
+  void parse_line(std::string_view line);
+  /// Parses header lines separated by CRLF or LF. Linear in the input.
+  /// @throws HTTPInputError as parse_line. Mirrors HTTPHeaders.parse.
+  static HTTPHeaders parse(std::string_view text);
+
+  /// "Name: value\n" for each pair of get_all(). Mirrors str(headers).
+  std::string to_string() const;
+
+  friend bool operator==(const HTTPHeaders& a, const HTTPHeaders& b);
+
+ private:
+  std::vector<Field> fields_;
+  std::ptrdiff_t last_field_ = -1;  // the field a continuation line extends
+};
+
+/// Whether `name` is a valid header field name (an RFC 9110 token).
+bool is_valid_header_name(std::string_view name) noexcept;
+/// Whether `value` may be sent or accepted as a header value: no CR, LF, NUL or other control
+/// character except tab.
+bool is_valid_header_value(std::string_view value) noexcept;
+
+/// `METHOD path HTTP/1.x`. Mirrors tornado.httputil.RequestStartLine.
+struct RequestStartLine {
+  std::string method;
+  std::string path;
+  std::string version;
+  friend bool operator==(const RequestStartLine&, const RequestStartLine&) = default;
+};
+
+/// `HTTP/1.x code reason`. Mirrors tornado.httputil.ResponseStartLine.
+struct ResponseStartLine {
+  std::string version;
+  int code = 0;
+  std::string reason;
+  friend bool operator==(const ResponseStartLine&, const ResponseStartLine&) = default;
+};
+
+using StartLine = std::variant<RequestStartLine, ResponseStartLine>;
+
+/// Parses an HTTP/1.x request line. @throws HTTPInputError ("Malformed HTTP request line",
+/// "Malformed HTTP version in HTTP Request-Line"). Mirrors parse_request_start_line.
+RequestStartLine parse_request_start_line(std::string_view line);
+/// Parses an HTTP/1.x status line. @throws HTTPInputError. Mirrors parse_response_start_line.
+ResponseStartLine parse_response_start_line(std::string_view line);
+
+/// The standard reason phrase for `code` ("Not Found"), or "Unknown". Mirrors http.client.responses.
+std::string_view responses(int code) noexcept;
+
+/// A file uploaded through a multipart form. Mirrors tornado.httputil.HTTPFile.
+struct HTTPFile {
+  std::string filename;
+  std::string body;
+  std::string content_type;
+};
+
+/// Arguments by name, each with its values (bytes) in order.
+using Arguments = escape::QueryArguments;
+/// Uploaded files by form field name.
+using Files = std::map<std::string, std::vector<HTTPFile>, std::less<>>;
+
+/// Limits on multipart/form-data parsing, a defence against hostile bodies.
+/// Mirrors tornado.httputil.ParseMultipartConfig (Tornado 6.5.5).
+struct ParseMultipartConfig {
+  bool enabled = true;                       ///< false: multipart bodies are refused
+  std::size_t max_parts = 100;               ///< more parts than this: HTTPInputError
+  std::size_t max_part_header_size = 10240;  ///< bytes of headers per part
+};
+/// Limits on body parsing. Mirrors tornado.httputil.ParseBodyConfig.
+struct ParseBodyConfig {
+  ParseMultipartConfig multipart;
+};
+/// Sets the limits used when none are passed. Mirrors set_parse_body_config.
+void set_parse_body_config(const ParseBodyConfig& config);
+/// The limits used when none are passed.
+ParseBodyConfig get_parse_body_config();
+
+/// Parses a form body (application/x-www-form-urlencoded or multipart/form-data) into
+/// `arguments` and `files`. Linear time; multipart bounded by `config`.
+/// @throws HTTPInputError for a malformed body or a Content-Encoding it cannot read.
+/// Mirrors tornado.httputil.parse_body_arguments.
+void parse_body_arguments(std::string_view content_type, std::string_view body, Arguments& arguments, Files& files,
+                          const HTTPHeaders* headers = nullptr, const ParseBodyConfig* config = nullptr);
+/// Parses a multipart/form-data body with the given boundary. @throws HTTPInputError.
+/// Mirrors tornado.httputil.parse_multipart_form_data.
+void parse_multipart_form_data(std::string_view boundary, std::string_view data, Arguments& arguments, Files& files,
+                               const ParseMultipartConfig* config = nullptr);
+
+/// Appends query arguments to `url`, keeping the ones it has. Mirrors tornado.httputil.url_concat.
+std::string url_concat(std::string_view url, const std::vector<std::pair<std::string, std::string>>& args);
+/// Formats seconds since the Unix epoch as an HTTP date ("Sun, 27 Jan 2013 18:43:20 GMT").
+/// Mirrors tornado.httputil.format_timestamp.
+std::string format_timestamp(double timestamp);
+/// Parses an HTTP date (RFC 1123, RFC 850 or asctime form). @returns seconds since the epoch,
+/// or nullopt if it is not a date. Mirrors email.utils.parsedate_to_datetime as Tornado uses it.
+std::optional<double> parse_http_date(std::string_view value);
+/// Splits "host:port" into its parts; the port is nullopt if absent. Mirrors split_host_and_port.
+std::pair<std::string, std::optional<int>> split_host_and_port(std::string_view netloc);
+/// Parses a Cookie header into name -> value as browsers do (not the RFCs); quoted values are
+/// unquoted. Linear time. Mirrors tornado.httputil.parse_cookie.
+std::map<std::string, std::string, std::less<>> parse_cookie(std::string_view cookie);
+/// "username:password", for HTTP basic authentication. Mirrors encode_username_password.
+std::string encode_username_password(std::string_view username, std::string_view password);
+/// Parses a Content-Type-like header into its value and lower-cased parameters (quotes removed,
+/// RFC 2231 `name*=utf-8''...` decoded). Mirrors tornado.httputil._parse_header.
+std::pair<std::string, std::map<std::string, std::string, std::less<>>> parse_header(std::string_view line);
+/// The inverse of parse_header: "key; a=1; b" (parameters sorted; a nullopt value is a bare name).
+/// Mirrors tornado.httputil._encode_header.
+std::string encode_header(std::string_view key, const std::map<std::string, std::optional<std::string>>& params);
+
+/// A single byte range from a Range header, as slice indexes: start (negative: from the end) and
+/// end (exclusive). nullopt when the header is not a single bytes range.
+/// Mirrors tornado.httputil._parse_request_range.
+struct ByteRange {
+  std::optional<std::int64_t> start;
+  std::optional<std::int64_t> end;
+};
+std::optional<ByteRange> parse_request_range(std::string_view range_header);
+/// "bytes start-end/total" for a Content-Range header. Mirrors _get_content_range.
+std::string get_content_range(std::optional<std::int64_t> start, std::optional<std::int64_t> end, std::int64_t total);
+
+/// What a connection knows about its transport, for the requests on it.
+/// Mirrors tornado.httpserver._HTTPRequestContext.
+struct RequestContext {
+  netutil::SocketAddress address;  ///< the peer
+  std::string remote_ip;           ///< the peer's IP (or the proxy's client, with xheaders)
+  std::string protocol = "http";   ///< "http" or "https"
+  std::string peer_certificate_der;  ///< the TLS client certificate, if one was sent
+};
+
+/// The writing side of one HTTP message exchange. Implemented by HTTP1Connection.
+/// Mirrors tornado.httputil.HTTPConnection.
+class HTTPConnection {
+ public:
+  virtual ~HTTPConnection() = default;
+  /// Writes the start line and headers, and optionally the first chunk of the body.
+  /// @returns a future that completes when the data was sent (flow control).
+  /// @throws HTTPOutputError on misuse. Mirrors HTTPConnection.write_headers.
+  virtual Future<void> write_headers(const StartLine& start_line, const HTTPHeaders& headers,
+                                     std::string_view chunk = {}) = 0;
+  /// Writes a chunk of the body. Mirrors HTTPConnection.write.
+  virtual Future<void> write(std::string_view chunk) = 0;
+  /// Ends the message. Mirrors HTTPConnection.finish.
+  virtual void finish() = 0;
+  /// The transport's context (peer address, protocol).
+  virtual const RequestContext& context() const noexcept = 0;
+};
+
+/// Receives one HTTP message (request or response) as it arrives. A method returning a Future
+/// makes the connection wait for it before reading further (flow control); nullopt goes on at once.
+/// Mirrors tornado.httputil.HTTPMessageDelegate.
+class HTTPMessageDelegate {
+ public:
+  virtual ~HTTPMessageDelegate() = default;
+  /// The start line and headers arrived. Mirrors headers_received.
+  virtual std::optional<Future<void>> headers_received(const StartLine& start_line, HTTPHeaders headers) = 0;
+  /// A chunk of the body arrived. Mirrors data_received.
+  virtual std::optional<Future<void>> data_received(std::string chunk) = 0;
+  /// The message is complete. Mirrors finish.
+  virtual void finish() = 0;
+  /// The connection closed before the message was complete. Mirrors on_connection_close.
+  virtual void on_connection_close() = 0;
+};
+
+/// Receives the connections of a server: makes a message delegate for each request.
+/// Mirrors tornado.httputil.HTTPServerConnectionDelegate.
+class HTTPServerConnectionDelegate {
+ public:
+  virtual ~HTTPServerConnectionDelegate() = default;
+  /// A new request starts on `request_conn` (of server connection `server_conn`).
+  /// Mirrors start_request.
+  virtual std::unique_ptr<HTTPMessageDelegate> start_request(const void* server_conn,
+                                                             HTTPConnection* request_conn) = 0;
+  /// A server connection closed. Mirrors on_close.
+  virtual void on_close(const void* server_conn) {}
+};
+
+/// One HTTP request as a server sees it. Mirrors tornado.httputil.HTTPServerRequest.
+class HTTPServerRequest {
+ public:
+  /// Builds a request; `start_line`, when given, supplies method, uri and version.
+  /// @param connection  the connection to answer on (may be null in tests).
+  HTTPServerRequest(std::string method, std::string uri, std::string version = "HTTP/1.0", HTTPHeaders headers = {},
+                    std::string body = {}, std::string host = {}, Files files = {},
+                    HTTPConnection* connection = nullptr, const void* server_connection = nullptr);
+  HTTPServerRequest(const RequestStartLine& start_line, HTTPHeaders headers, HTTPConnection* connection,
+                    const void* server_connection = nullptr);
+
+  std::string method;       ///< "GET", "POST"...
+  std::string uri;          ///< the request target: path and query
+  std::string version;      ///< "HTTP/1.1"
+  std::string path;         ///< uri before "?"
+  std::string query;        ///< uri after "?"
+  HTTPHeaders headers;
+  std::string body;
+  std::string remote_ip;    ///< the client's address (from the connection's context)
+  std::string protocol;     ///< "http" or "https"
+  std::string host;         ///< the Host header (or "127.0.0.1")
+  std::string host_name;    ///< host without the port, lower-cased
+  Arguments arguments;        ///< query and body arguments together
+  Arguments query_arguments;  ///< from the query string
+  Arguments body_arguments;   ///< from a form body
+  Files files;                ///< uploaded files
+  HTTPConnection* connection = nullptr;
+  const void* server_connection = nullptr;
+  RequestStartLine start_line;
+
+  /// The cookies sent, by name (parsed on first use). Mirrors HTTPServerRequest.cookies.
+  const std::map<std::string, std::string, std::less<>>& cookies();
+  /// protocol://host/uri. Mirrors HTTPServerRequest.full_url.
+  std::string full_url() const;
+  /// Seconds since the request started, or its total duration once finished.
+  /// Mirrors HTTPServerRequest.request_time.
+  double request_time() const noexcept;
+  /// Marks the request finished (for request_time).
+  void set_finish_time() noexcept;
+  /// The client's TLS certificate in DER form, or "" (plain HTTP, or no certificate).
+  /// Mirrors HTTPServerRequest.get_ssl_certificate(binary_form=True).
+  std::string get_ssl_certificate() const;
+  /// Parses body_arguments and files from the body and merges them into arguments.
+  /// @throws HTTPInputError for a malformed body. Mirrors HTTPServerRequest._parse_body.
+  void parse_body();
+
+ private:
+  void init();
+  double start_time_;
+  std::optional<double> finish_time_;
+  std::optional<std::map<std::string, std::string, std::less<>>> cookies_;
+};
+
+}  // namespace tornado::httputil
