@@ -4,10 +4,17 @@
 // The contract (shared with mio, libuv, wepoll and Tornado 4's PollIOLoop implementations):
 //   add(fd, events), modify(fd, events), remove(fd): register interest in READ and/or WRITE;
 //     ERROR is always reported. Registration is level-triggered: a readable descriptor reports
-//     READ on every poll until it is drained, as Tornado's add_handler does.
+//     READ on every poll until it is drained, as Tornado's add_handler does. add throws
+//     std::system_error for a descriptor already registered (EEXIST) or not open (EBADF); modify
+//     throws for one not registered; remove of an unknown or closed descriptor is harmless.
+//     Remove a descriptor before closing it, as Tornado's remove_handler is called before close.
 //   poll(timeout_ms, out): waits up to timeout_ms milliseconds (-1: no limit, 0: do not block)
-//     for readiness or a wake(), fills `out` and returns how many events it holds.
+//     for readiness or a wake(), fills `out` (one Event per descriptor, READ and WRITE merged)
+//     and returns how many events it holds. A wake is never reported as an event.
 //   wake(): makes a concurrent or the next poll() return promptly; the one thread-safe call.
+//     Wakes coalesce: many before a poll make it return once.
+// tests/backend/poller_test.cpp checks every backend against this contract, and documents where
+// the backends differ in what a hang-up reports.
 module;
 #include <concepts>
 #include <cstddef>

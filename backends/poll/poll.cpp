@@ -52,7 +52,9 @@ PollPoller::~PollPoller() {
 }
 
 void PollPoller::add(fd_t fd, std::uint32_t events) {
-  if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "poll add");
+  // poll(2) would take a closed descriptor and report POLLNVAL on every wait; refuse it here, as
+  // epoll_ctl does with EBADF.
+  if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) throw std::system_error(EBADF, std::generic_category(), "poll add");
   if (index_.contains(fd)) throw std::system_error(EEXIST, std::generic_category(), "poll add");
   index_.emplace(fd, entries_.size());
   entries_.push_back(Entry{fd, to_poll(events)});
