@@ -122,6 +122,24 @@ BaseIOStream::~BaseIOStream() = default;
 
 std::size_t BaseIOStream::read_buffer_size() const noexcept { return rbuf_->size(); }
 
+std::string_view BaseIOStream::read_buffer() const noexcept { return {rbuf_->head(), rbuf_->size()}; }
+
+void BaseIOStream::consume(std::size_t n) noexcept { rbuf_->consume(std::min(n, rbuf_->size())); }
+
+Future<void> BaseIOStream::read_more() {
+  if (read_future_ || read_into_future_ || read_more_future_) {
+    check_closed();
+    throw std::logic_error("Already reading");
+  }
+  read_more_future_.emplace();
+  auto f = *read_more_future_;
+  read_kind_ = ReadKind::more;
+  read_more_threshold_ = rbuf_->size();
+  read_max_bytes_ = 0;
+  run_inline_read();
+  return f;
+}
+
 std::size_t BaseIOStream::current_size() const noexcept {
   return user_buf_.data() ? user_filled_ : rbuf_->size();
 }
@@ -147,7 +165,7 @@ void BaseIOStream::check_closed() const {
 
 Future<std::string> BaseIOStream::start_string_read() {
   // Our own pending read, not reading() (which subclasses widen, e.g. for a TLS handshake).
-  if (read_future_ || read_into_future_) {
+  if (read_future_ || read_into_future_ || read_more_future_) {
     check_closed();
     throw std::logic_error("Already reading");
   }
@@ -206,7 +224,7 @@ Future<std::string> BaseIOStream::read_bytes(std::size_t num_bytes, bool partial
 
 Future<std::size_t> BaseIOStream::read_into(std::span<char> buffer, bool partial) {
   // Our own pending read, not reading() (which subclasses widen, e.g. for a TLS handshake).
-  if (read_future_ || read_into_future_) {
+  if (read_future_ || read_into_future_ || read_more_future_) {
     check_closed();
     throw std::logic_error("Already reading");
   }
@@ -344,6 +362,9 @@ std::optional<std::size_t> BaseIOStream::find_read_pos() {
         check_max_bytes(size);
       }
       break;
+    case ReadKind::more:
+      if (size > read_more_threshold_) return 0;
+      break;
     case ReadKind::regex:
       if (size) {
         boost::cmatch m;
@@ -371,7 +392,12 @@ void BaseIOStream::read_from_buffer(std::size_t pos) {
 
 void BaseIOStream::finish_read(std::size_t size) {
   read_kind_ = ReadKind::none;
-  if (user_buf_.data()) {
+  if (read_more_future_) {
+    // read_more consumes nothing: the caller parses the buffer in place.
+    auto f = std::move(*read_more_future_);
+    read_more_future_.reset();
+    future_set_result_unless_cancelled(f);
+  } else if (user_buf_.data()) {
     user_buf_ = {};
     user_filled_ = 0;
     if (read_into_future_) {
@@ -608,6 +634,11 @@ void BaseIOStream::signal_closed() {
     read_into_future_.reset();
     user_buf_ = {};
     user_filled_ = 0;
+    fail(f);
+  }
+  if (read_more_future_) {
+    auto f = std::move(*read_more_future_);
+    read_more_future_.reset();
     fail(f);
   }
   read_kind_ = ReadKind::none;

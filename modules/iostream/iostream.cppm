@@ -112,7 +112,9 @@ class BaseIOStream {
   /// True once closed. Mirrors BaseIOStream.closed.
   bool closed() const noexcept { return closed_; }
   /// True while a read is pending. Mirrors BaseIOStream.reading.
-  virtual bool reading() const noexcept { return read_future_.has_value() || read_into_future_.has_value(); }
+  virtual bool reading() const noexcept {
+    return read_future_.has_value() || read_into_future_.has_value() || read_more_future_.has_value();
+  }
   /// True while data is queued for writing. Mirrors BaseIOStream.writing.
   virtual bool writing() const noexcept { return write_buffer_size_ > 0; }
   /// Why the stream closed, if an error closed it. Mirrors BaseIOStream.error.
@@ -122,6 +124,19 @@ class BaseIOStream {
 
   /// Bytes buffered for reading and not yet consumed.
   std::size_t read_buffer_size() const noexcept;
+
+  // Low-level reading for parsers that work on the buffer in place (the HTTP/1 codec feeds Beast's
+  // parser this way, with no copy): look at what is buffered, consume what was parsed, and wait
+  // for more.
+
+  /// The bytes buffered and not yet consumed. Valid until the next call on the stream.
+  std::string_view read_buffer() const noexcept;
+  /// Drops the first `n` bytes of read_buffer() (`n` <= its size).
+  void consume(std::size_t n) noexcept;
+  /// Completes once more bytes are buffered than now (at once if the socket already has some).
+  /// Counts as the pending read. @throws StreamClosedError (through the future) if the stream
+  /// closes with nothing new; StreamBufferFullError past max_buffer_size.
+  Future<void> read_more();
   /// Bytes queued for writing and not yet sent.
   std::size_t write_buffer_size() const noexcept { return write_buffer_size_; }
 
@@ -172,7 +187,7 @@ class BaseIOStream {
  private:
   struct ReadBuffer;
   struct WriteChunk;
-  enum class ReadKind : std::uint8_t { none, bytes, delimiter, regex, until_close };
+  enum class ReadKind : std::uint8_t { none, bytes, delimiter, regex, until_close, more };
   struct RegexHolder;
 
   void handle_events(int fd, std::uint32_t events);
@@ -207,6 +222,8 @@ class BaseIOStream {
   std::size_t scan_pos_ = 0;        // where the next delimiter/regex search starts (linear scans)
   std::optional<Future<std::string>> read_future_;
   std::optional<Future<std::size_t>> read_into_future_;
+  std::optional<Future<void>> read_more_future_;
+  std::size_t read_more_threshold_ = 0;  // read_more completes once more than this is buffered
   std::span<char> user_buf_;        // read_into's target while a read_into is pending
   std::size_t user_filled_ = 0;
 

@@ -161,3 +161,26 @@ TORNADO_GEN_TEST(start_tls_upgrades_both_sides, AsyncTestCase) {
   BOOST_TEST((co_await st->read_until("\n")) == "secret\n");
   BOOST_TEST(server->closed());
 }
+
+TORNADO_GEN_TEST(read_more_parses_in_place, AsyncTestCase) {
+  auto [a, b] = make_pair();
+  auto more = b->read_more();
+  BOOST_TEST(!more.done());
+  co_await a->write("GET / HT");
+  co_await std::move(more);
+  BOOST_TEST(b->read_buffer() == "GET / HT");
+  b->consume(4);
+  BOOST_TEST(b->read_buffer() == "/ HT");
+  co_await a->write("TP/1.1\r\n");
+  co_await b->read_more();
+  BOOST_TEST(b->read_buffer() == "/ HTTP/1.1\r\n");
+  b->consume(b->read_buffer().size());
+  a->close();
+  bool closed = false;
+  try {
+    co_await b->read_more();
+  } catch (const iostream::StreamClosedError&) {
+    closed = true;
+  }
+  BOOST_TEST(closed);
+}
