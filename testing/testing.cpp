@@ -38,7 +38,8 @@ double get_async_test_timeout() {
   return 5.0;
 }
 
-AsyncTestCase::AsyncTestCase() : io_loop_(std::make_unique<ioloop::IOLoop>(true)) {
+AsyncTestCase::AsyncTestCase() : io_loop_(std::make_unique<ioloop::IOLoop>(false)) {
+  io_loop_->make_current();  // as Tornado's setUp does: replaces whatever loop was current
   log_handler_ = log::get_logger().add_handler([this](const log::LogRecord& r) {
     // Shown as the last-resort handler would, and counted: a warning nobody expected is a bug.
     if (r.level < log::Level::WARNING) return;

@@ -71,7 +71,11 @@ class UniqueFunction<R(Args...)> {
 
   template <class F>
   static constexpr VTable vtable_for{
-      [](void* p, Args&&... args) -> R { return (*as<F>(p))(std::forward<Args>(args)...); },
+      [](void* p, Args&&... args) -> R {
+        // A void signature accepts (and discards) any result, as std::function<void()> does.
+        if constexpr (std::is_void_v<R>) (void)(*as<F>(p))(std::forward<Args>(args)...);
+        else return (*as<F>(p))(std::forward<Args>(args)...);
+      },
       [](void* dst, void* src) noexcept {
         if constexpr (stored_inline<F>) {
           F* s = as<F>(src);
