@@ -1,0 +1,782 @@
+module;
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/optional.hpp>
+#include <zlib.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+module tornado.http1connection;
+
+import tornado.concurrent;
+import tornado.httputil;
+import tornado.ioloop;
+import tornado.iostream;
+import tornado.log;
+import tornado.gen;
+import tornado.util;
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+namespace tornado::http1connection {
+
+namespace {
+
+using httputil::HTTPHeaders;
+using httputil::HTTPInputError;
+using httputil::HTTPMessageDelegate;
+
+bool ieq(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// A message the peer got wrong, with what to answer: 400, 413, 431, or 0 (close, no answer).
+struct MessageError {
+  int status;
+  std::string message;
+};
+
+// Runs a delegate callback; an exception escaping it is logged on app_log and passed on (Tornado's
+// _ExceptionLoggingContext).
+template <class F>
+auto logged(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (...) {
+    log::app_log().log_exception(log::Level::ERROR, std::current_exception(), "Uncaught exception");
+    throw;
+  }
+}
+
+// Beast's parser, collecting the start line and headers into Tornado's types and handing out the
+// body in pieces of at most `room` bytes (the caller delivers each to data_received).
+template <bool isRequest>
+class MessageParser final : public bhttp::basic_parser<isRequest> {
+ public:
+  httputil::RequestStartLine request;
+  httputil::ResponseStartLine response;
+  HTTPHeaders headers;
+  std::string body;        // body bytes taken by the last put()
+  std::size_t room = 0;    // how many more body bytes put() may take
+  std::uint64_t body_total = 0;
+  std::uint64_t max_body = 0;
+  std::optional<MessageError> error;  // set with ec, to say how to answer
+
+ protected:
+  void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target, int version,
+                       beast::error_code& ec) override {
+    if (version / 10 != 1) {
+      fail(ec, bhttp::error::bad_version, 400, "Malformed HTTP version in HTTP Request-Line");
+      return;
+    }
+    request.method.assign(method.data(), method.size());
+    request.path.assign(target.data(), target.size());
+    request.version = version == 11 ? "HTTP/1.1" : version == 10 ? "HTTP/1.0" : "HTTP/1." + std::to_string(version % 10);
+  }
+  void on_response_impl(int code, beast::string_view reason, int version, beast::error_code& ec) override {
+    if (version / 10 != 1) {
+      fail(ec, bhttp::error::bad_version, 0, "Error parsing response start line");
+      return;
+    }
+    response.version = version == 11 ? "HTTP/1.1" : "HTTP/1." + std::to_string(version % 10);
+    response.code = code;
+    response.reason.assign(reason.data(), reason.size());
+  }
+  void on_field_impl(bhttp::field f, beast::string_view name, beast::string_view value, beast::error_code& ec) override {
+    std::string_view v(value.data(), value.size());
+    // RFC 9110 5.5: no control characters but tab in a field value.
+    if (!httputil::is_valid_header_value(v)) {
+      fail(ec, bhttp::error::bad_value, 400, "Invalid header value");
+      return;
+    }
+    // Only plain "chunked" is supported; anything else could be read differently by a proxy in
+    // front of us (request smuggling, RFC 9112 6.1).
+    if (f == bhttp::field::transfer_encoding && !ieq(trim(v), "chunked")) {
+      fail(ec, bhttp::error::bad_transfer_encoding, 400, "Unsupported Transfer-Encoding " + std::string(v));
+      return;
+    }
+    if (isRequest && f == bhttp::field::host && v.find_first_of(" \t") != std::string_view::npos) {
+      fail(ec, bhttp::error::bad_value, 400, "Invalid Host header");
+      return;
+    }
+    headers.add(std::string_view(name.data(), name.size()), v);
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length, beast::error_code& ec) override {
+    if (content_length && *content_length > max_body) {
+      fail(ec, bhttp::error::body_limit, isRequest ? 413 : 0, "Content-Length too long");
+    }
+  }
+  std::size_t on_body_impl(beast::string_view s, beast::error_code& ec) override { return take(s, ec); }
+  void on_chunk_header_impl(std::uint64_t size, beast::string_view, beast::error_code& ec) override {
+    if (body_total + size > max_body) fail(ec, bhttp::error::body_limit, 0, "chunked body too large");
+  }
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view s, beast::error_code& ec) override {
+    return take(s, ec);
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+ private:
+  std::size_t take(beast::string_view s, beast::error_code& ec) {
+    std::size_t n = std::min(s.size(), room);
+    if (body_total + n > max_body) {
+      fail(ec, bhttp::error::body_limit, 0, "body too large");
+      return 0;
+    }
+    body.append(s.data(), n);
+    room -= n;
+    body_total += n;
+    return n;
+  }
+  void fail(beast::error_code& ec, bhttp::error e, int status, std::string message) {
+    ec = e;
+    error = MessageError{status, std::move(message)};
+  }
+};
+
+// Decodes `Content-Encoding: gzip` bodies for the wrapped delegate; the decoded size counts against
+// the body limit (a small compressed body must not expand without bound).
+// Mirrors tornado.http1connection._GzipMessageDelegate.
+class GzipMessageDelegate final : public HTTPMessageDelegate {
+ public:
+  GzipMessageDelegate(HTTPMessageDelegate& delegate, std::size_t chunk_size, std::size_t max_body)
+      : delegate_(delegate), chunk_size_(chunk_size), max_body_(max_body) {}
+  ~GzipMessageDelegate() override {
+    if (active_) inflateEnd(&zs_);
+  }
+
+  std::optional<Future<void>> headers_received(const httputil::StartLine& start_line, HTTPHeaders headers) override {
+    auto ce = headers.get("Content-Encoding");
+    if (ce && ieq(*ce, "gzip")) {
+      std::memset(&zs_, 0, sizeof zs_);
+      if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) throw std::runtime_error("inflateInit2 failed");
+      active_ = true;
+      headers.add("X-Consumed-Content-Encoding", *ce);
+      headers.remove("Content-Encoding");
+    }
+    return delegate_.headers_received(start_line, std::move(headers));
+  }
+
+  std::optional<Future<void>> data_received(std::string chunk) override {
+    if (!active_) return delegate_.data_received(std::move(chunk));
+    return decode(std::move(chunk));
+  }
+
+  void finish() override {
+    if (active_ && !ended_) throw HTTPInputError("truncated gzip body");
+    delegate_.finish();
+  }
+  void on_connection_close() override { delegate_.on_connection_close(); }
+
+ private:
+  Future<void> decode(std::string chunk) {
+    zs_.next_in = reinterpret_cast<Bytef*>(chunk.data());
+    zs_.avail_in = static_cast<uInt>(chunk.size());
+    while (zs_.avail_in > 0 && !ended_) {
+      std::string out(chunk_size_, '\0');
+      zs_.next_out = reinterpret_cast<Bytef*>(out.data());
+      zs_.avail_out = static_cast<uInt>(out.size());
+      int rc = inflate(&zs_, Z_NO_FLUSH);
+      if (rc != Z_OK && rc != Z_STREAM_END) throw HTTPInputError("invalid gzip data in body");
+      if (rc == Z_STREAM_END) ended_ = true;
+      out.resize(out.size() - zs_.avail_out);
+      decoded_ += out.size();
+      if (decoded_ > max_body_) throw HTTPInputError("decompressed body too large");
+      if (out.empty() && zs_.avail_in > 0 && rc != Z_STREAM_END)
+        throw HTTPInputError("encountered unconsumed gzip data without making progress");
+      if (!out.empty()) {
+        if (auto f = delegate_.data_received(std::move(out))) co_await std::move(*f);
+      }
+    }
+  }
+
+  HTTPMessageDelegate& delegate_;
+  std::size_t chunk_size_;
+  std::size_t max_body_;
+  z_stream zs_{};
+  bool active_ = false;
+  bool ended_ = false;
+  std::size_t decoded_ = 0;
+};
+
+}  // namespace
+
+bool can_keep_alive(const httputil::RequestStartLine& start_line, const HTTPHeaders& headers, bool no_keep_alive) {
+  if (no_keep_alive) return false;
+  const std::string* connection = headers.find("Connection");
+  if (start_line.version == "HTTP/1.1") return !(connection && ieq(*connection, "close"));
+  const std::string* te = headers.find("Transfer-Encoding");
+  if (headers.contains("Content-Length") || (te && ieq(*te, "chunked")) || start_line.method == "HEAD" ||
+      start_line.method == "GET")
+    return connection && ieq(*connection, "keep-alive");
+  return false;
+}
+
+struct HTTP1Connection::Impl {
+  // What the response writer needs to know about the request it answers.
+  std::string request_method;
+  std::string request_version;
+  bool request_keep_alive_header = false;  // HTTP/1.0 "Connection: keep-alive"
+  bool have_request = false;
+
+  bool disconnect_on_finish = false;
+  bool read_finished = false;
+  bool write_finished = false;
+  bool chunking_output = false;
+  std::optional<std::int64_t> expected_content_remaining;
+  std::optional<Future<void>> pending_write;
+  Future<void> finish_future;
+  util::Callback close_callback;
+  std::optional<double> body_timeout;
+  std::size_t max_body_size = 0;
+  std::optional<int> response_code;  // client: the code read
+
+  template <bool isRequest>
+  Future<bool> read_message(HTTP1Connection& self, HTTPMessageDelegate& delegate);
+  void on_connection_close();
+  void clear_callbacks(HTTP1Connection& self);
+  void finish_request(HTTP1Connection& self);
+  Future<void> write_data(HTTP1Connection& self, std::string data);
+};
+
+HTTP1Connection::HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, bool is_client,
+                                 HTTP1ConnectionParameters params, httputil::RequestContext context)
+    : stream_(std::move(stream)),
+      is_client_(is_client),
+      params_(params),
+      context_(std::move(context)),
+      impl_(std::make_unique<Impl>()) {
+  impl_->body_timeout = params_.body_timeout;
+  impl_->max_body_size = params_.max_body_size ? params_.max_body_size : stream_->max_buffer_size();
+  // A client that has not sent a request yet has nothing to finish: reading may go on at once.
+  if (is_client_) impl_->finish_future.set_result();
+}
+
+HTTP1Connection::~HTTP1Connection() {
+  if (stream_ && impl_->close_callback) stream_->set_close_callback(nullptr);
+}
+
+void HTTP1Connection::set_body_timeout(double timeout) { impl_->body_timeout = timeout; }
+void HTTP1Connection::set_max_body_size(std::size_t n) { impl_->max_body_size = n; }
+
+void HTTP1Connection::set_close_callback(util::Callback callback) { impl_->close_callback = std::move(callback); }
+
+void HTTP1Connection::Impl::on_connection_close() {
+  if (close_callback) {
+    auto cb = std::move(close_callback);
+    close_callback = nullptr;
+    cb();
+  }
+  if (!finish_future.done()) future_set_result_unless_cancelled(finish_future);
+}
+
+void HTTP1Connection::Impl::clear_callbacks(HTTP1Connection& self) {
+  close_callback = nullptr;
+  if (self.stream_) self.stream_->set_close_callback(nullptr);
+}
+
+void HTTP1Connection::close() {
+  if (stream_) stream_->close();
+  impl_->clear_callbacks(*this);
+  if (!impl_->finish_future.done()) future_set_result_unless_cancelled(impl_->finish_future);
+}
+
+std::shared_ptr<iostream::IOStream> HTTP1Connection::detach() {
+  impl_->clear_callbacks(*this);
+  auto s = std::move(stream_);
+  stream_.reset();
+  if (!impl_->finish_future.done()) future_set_result_unless_cancelled(impl_->finish_future);
+  return s;
+}
+
+Future<bool> HTTP1Connection::read_response(HTTPMessageDelegate& delegate) {
+  if (params_.decompress) {
+    GzipMessageDelegate gz(delegate, params_.chunk_size, impl_->max_body_size);
+    bool r = is_client_ ? co_await impl_->read_message<false>(*this, gz) : co_await impl_->read_message<true>(*this, gz);
+    co_return r;
+  }
+  if (is_client_) co_return co_await impl_->read_message<false>(*this, delegate);
+  co_return co_await impl_->read_message<true>(*this, delegate);
+}
+
+namespace {
+// Closes the stream when a deadline passes, unless disarmed first (by going out of scope).
+class Deadline {
+ public:
+  Deadline(iostream::IOStream& stream, std::optional<double> seconds) {
+    if (!seconds) return;
+    auto& loop = IOLoop::current();
+    loop_ = &loop;
+    fired_ = std::make_shared<bool>(false);
+    handle_ = loop.call_later(*seconds, [&stream, fired = fired_] {
+      *fired = true;
+      stream.close();
+    });
+  }
+  ~Deadline() {
+    if (loop_) loop_->remove_timeout(handle_);
+  }
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+  bool fired() const noexcept { return fired_ && *fired_; }
+
+ private:
+  IOLoop* loop_ = nullptr;
+  ioloop::TimeoutHandle handle_;
+  std::shared_ptr<bool> fired_;
+};
+}  // namespace
+
+template <bool isRequest>
+Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMessageDelegate& delegate) {
+  std::shared_ptr<iostream::IOStream> stream = self.stream_;
+  bool need_delegate_close = false;
+  std::optional<MessageError> failure;
+  MessageParser<isRequest> parser;
+  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(self.params_.max_header_size, UINT32_MAX)));
+  parser.body_limit(boost::none);
+  parser.eager(false);
+  parser.max_body = max_body_size;
+  if constexpr (!isRequest) {
+    // A response to HEAD has no body whatever its headers say.
+    if (have_request && request_method == "HEAD") parser.skip(true);
+  }
+  try {
+    // --- Start line and headers ---------------------------------------------------------------
+    {
+      Deadline header_deadline(*stream, self.params_.header_timeout);
+      for (;;) {
+        auto buf = stream->read_buffer();
+        if (!parser.got_some()) {
+          // RFC 9112 2.2: ignore empty lines before the start line (HTTP/1.0 clients send extra CRLFs).
+          std::size_t skip = 0;
+          while (skip < buf.size() && (buf[skip] == '\r' || buf[skip] == '\n')) ++skip;
+          if (skip) {
+            stream->consume(skip);
+            buf = stream->read_buffer();
+          }
+        }
+        if (!buf.empty()) {
+          beast::error_code ec;
+          std::size_t n = parser.put(boost::asio::const_buffer(buf.data(), buf.size()), ec);
+          stream->consume(n);
+          if (parser.is_header_done()) break;
+          if (ec && ec != bhttp::error::need_more) {
+            if (ec == bhttp::error::header_limit) throw MessageError{431, "header too large"};
+            if (parser.error) throw *parser.error;
+            throw MessageError{isRequest ? 400 : 0, ec.message()};
+          }
+        }
+        try {
+          co_await stream->read_more();
+        } catch (const iostream::StreamClosedError&) {
+          if (header_deadline.fired()) {
+            // Tornado: an idle connection that sent nothing in time is closed quietly.
+            self.close();
+            co_return false;
+          }
+          throw;
+        }
+      }
+    }
+
+    httputil::StartLine start_line;
+    if constexpr (isRequest) {
+      request_method = parser.request.method;
+      request_version = parser.request.version;
+      auto* conn = parser.headers.find("Connection");
+      request_keep_alive_header = conn && ieq(*conn, "keep-alive");
+      have_request = true;
+      disconnect_on_finish = !can_keep_alive(parser.request, parser.headers, self.params_.no_keep_alive);
+      start_line = parser.request;
+    } else {
+      response_code = parser.response.code;
+      disconnect_on_finish = false;
+      int code = parser.response.code;
+      if (code >= 100 && code < 200 && (parser.headers.contains("Content-Length") || parser.headers.contains("Transfer-Encoding")))
+        throw MessageError{0, "Response code " + std::to_string(code) + " cannot have body"};
+      if (code == 204) {
+        auto* cl = parser.headers.find("Content-Length");
+        if (parser.headers.contains("Transfer-Encoding") || (cl && *cl != "0"))
+          throw MessageError{0, "Response with code 204 should not have body"};
+      }
+      start_line = parser.response;
+    }
+    bool expect_continue = false;
+    if constexpr (isRequest) {
+      auto* expect = parser.headers.find("Expect");
+      expect_continue = expect && ieq(*expect, "100-continue");
+    }
+
+    need_delegate_close = true;
+    {
+      auto ret = logged([&] { return delegate.headers_received(start_line, std::move(parser.headers)); });
+      if (ret) co_await std::move(*ret);
+    }
+    if (!self.stream_) {
+      // Detached (a WebSocket took the stream over).
+      need_delegate_close = false;
+      co_return false;
+    }
+
+    if constexpr (!isRequest) {
+      int code = parser.response.code;
+      if (code >= 100 && code < 200 && code != 101) {
+        // An interim response; the real one follows.
+        need_delegate_close = false;
+        co_return co_await read_message<false>(self, delegate);
+      }
+    } else {
+      if (expect_continue && !write_finished) (void)stream->write(std::string_view("HTTP/1.1 100 (Continue)\r\n\r\n"));
+    }
+
+    // --- Body ---------------------------------------------------------------------------------
+    // headers_received may have raised or lowered the limit (set_max_body_size in prepare).
+    parser.max_body = max_body_size;
+    if (auto cl = parser.content_length(); cl && *cl > max_body_size)
+      throw MessageError{isRequest ? 413 : 0, "Content-Length too long"};
+    if (!parser.is_done()) {
+      Deadline body_deadline(*stream, body_timeout);
+      parser.eager(true);
+      for (;;) {
+        auto buf = stream->read_buffer();
+        bool need_more = buf.empty();
+        if (!buf.empty()) {
+          parser.room = self.params_.chunk_size;
+          beast::error_code ec;
+          std::size_t n = parser.put(boost::asio::const_buffer(buf.data(), buf.size()), ec);
+          stream->consume(n);
+          if (ec == bhttp::error::need_more) {
+            need_more = true;
+          } else if (ec) {
+            if (parser.error) throw *parser.error;
+            throw MessageError{isRequest ? 400 : 0, ec.message()};
+          }
+          if (!parser.body.empty()) {
+            std::string piece = std::move(parser.body);
+            parser.body.clear();
+            need_more = false;
+            // Tornado drops the rest of a request body once the response is finished.
+            if (!write_finished || self.is_client_) {
+              auto ret = logged([&] { return delegate.data_received(std::move(piece)); });
+              if (ret) co_await std::move(*ret);
+            }
+          }
+          if (parser.is_done()) break;
+          if (n == 0 && !need_more) need_more = true;
+        }
+        if (need_more) {
+          bool closed = false;
+          try {
+            co_await stream->read_more();
+          } catch (const iostream::StreamClosedError&) {
+            closed = true;
+          }
+          if (closed) {
+            if (body_deadline.fired()) {
+              log::gen_log().info("Timeout reading body from {}", self.context_.remote_ip);
+              co_return false;
+            }
+            bool eof_body = false;
+            if constexpr (!isRequest) {
+              // A body delimited by the end of the connection (RFC 9112 6.3, rule 8).
+              if (parser.need_eof()) {
+                beast::error_code ec;
+                parser.put_eof(ec);
+                eof_body = !ec;
+              }
+            }
+            if (!eof_body) throw iostream::StreamClosedError(stream->error());
+            auto rest = stream->read_buffer();
+            if (!rest.empty()) {
+              std::string piece(rest);
+              stream->consume(rest.size());
+              auto ret = logged([&] { return delegate.data_received(std::move(piece)); });
+              if (ret) co_await std::move(*ret);
+            }
+            break;
+          }
+        }
+      }
+    }
+
+    read_finished = true;
+    if (!write_finished || self.is_client_) {
+      need_delegate_close = false;
+      logged([&] { delegate.finish(); });
+    }
+    if (!finish_future.done() && self.stream_ && !self.stream_->closed()) {
+      self.stream_->set_close_callback([this] { on_connection_close(); });
+      co_await finish_future;
+    }
+    if (self.is_client_ && disconnect_on_finish) self.close();
+    if (!self.stream_) co_return false;
+  } catch (const HTTPInputError& e) {
+    failure = MessageError{isRequest ? 400 : 0, e.what()};
+  } catch (const MessageError& e) {
+    failure = e;
+  } catch (...) {
+    if (need_delegate_close) {
+      try {
+        delegate.on_connection_close();
+      } catch (...) {
+        log::app_log().log_exception(log::Level::ERROR, std::current_exception(), "Uncaught exception");
+      }
+    }
+    clear_callbacks(self);
+    throw;
+  }
+  if (failure) {
+    log::gen_log().info("Malformed HTTP message from {}: {}", self.context_.remote_ip, failure->message);
+    if (isRequest && failure->status && stream && !stream->closed()) {
+      std::string answer = "HTTP/1.1 " + std::to_string(failure->status) + " " +
+                           std::string(httputil::responses(failure->status)) +
+                           "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      try {
+        co_await stream->write(std::move(answer));
+      } catch (const iostream::StreamClosedError&) {
+      }
+    }
+    self.close();
+  }
+  if (need_delegate_close) {
+    try {
+      delegate.on_connection_close();
+    } catch (...) {
+      log::app_log().log_exception(log::Level::ERROR, std::current_exception(), "Uncaught exception");
+    }
+  }
+  clear_callbacks(self);
+  co_return !failure;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+Future<void> HTTP1Connection::Impl::write_data(HTTP1Connection& self, std::string data) {
+  if (!self.stream_ || self.stream_->closed()) {
+    Future<void> f;
+    f.set_exception(iostream::StreamClosedError());
+    f.state()->mark_retrieved();
+    pending_write = f;
+    return f;
+  }
+  auto f = self.stream_->write(std::move(data));
+  pending_write = f;
+  return f;
+}
+
+Future<void> HTTP1Connection::write_headers(const httputil::StartLine& start_line, const HTTPHeaders& headers_in,
+                                            std::string_view chunk) {
+  Impl& m = *impl_;
+  HTTPHeaders extra;  // headers we add (Connection, Transfer-Encoding)
+  std::string data;
+  data.reserve(128 + chunk.size() + headers_in.fields().size() * 40);
+  int code = 0;
+  if (is_client_) {
+    const auto& sl = std::get<httputil::RequestStartLine>(start_line);
+    m.request_method = sl.method;
+    m.have_request = true;
+    data += sl.method;
+    data += ' ';
+    data += sl.path;
+    data += " HTTP/1.1\r\n";
+    const std::string* te = headers_in.find("Transfer-Encoding");
+    m.chunking_output = (sl.method == "POST" || sl.method == "PUT" || sl.method == "PATCH") &&
+                        !headers_in.contains("Content-Length") && (!te || *te == "chunked");
+  } else {
+    const auto& sl = std::get<httputil::ResponseStartLine>(start_line);
+    code = sl.code;
+    data += "HTTP/1.1 ";
+    char num[12];
+    auto [end, ec] = std::to_chars(num, num + sizeof num, sl.code);
+    data.append(num, end);
+    data += ' ';
+    data += sl.reason;
+    data += "\r\n";
+    bool http11 = m.request_version == "HTTP/1.1";
+    m.chunking_output = http11 && m.request_method != "HEAD" && code != 204 && code != 304 &&
+                        (code < 100 || code >= 200) && !headers_in.contains("Content-Length") &&
+                        !headers_in.contains("Transfer-Encoding");
+    if (http11 && m.disconnect_on_finish) extra.set("Connection", "close");
+    if (m.request_version == "HTTP/1.0" && m.request_keep_alive_header) extra.set("Connection", "Keep-Alive");
+  }
+  if (m.chunking_output) extra.set("Transfer-Encoding", "chunked");
+  if (!is_client_ && (m.request_method == "HEAD" || code == 304)) {
+    m.expected_content_remaining = 0;
+  } else if (auto* cl = headers_in.find("Content-Length")) {
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), v);
+    if (ec != std::errc() || p != cl->data() + cl->size() || v < 0)
+      throw httputil::HTTPOutputError("Invalid Content-Length header: " + *cl);
+    m.expected_content_remaining = v;
+  } else {
+    m.expected_content_remaining.reset();
+  }
+  auto append = [&](std::string_view n, std::string_view v) {
+    // A newline would let a value start a header of its own (response splitting).
+    if (v.find_first_of("\r\n") != std::string_view::npos || n.find_first_of("\r\n") != std::string_view::npos)
+      throw std::invalid_argument("Newline in header: " + std::string(n));
+    data += n;
+    data += ": ";
+    data += v;
+    data += "\r\n";
+  };
+  for (auto& [n, v] : headers_in.get_all()) {
+    if (extra.contains(n)) continue;  // ours replace theirs, as Tornado's headers[...] = ... does
+    append(n, v);
+  }
+  for (const auto& f : extra.fields()) append(f.name, f.value);
+  data += "\r\n";
+  if (!chunk.empty()) {
+    if (m.expected_content_remaining) {
+      *m.expected_content_remaining -= static_cast<std::int64_t>(chunk.size());
+      if (*m.expected_content_remaining < 0) {
+        if (stream_) stream_->close();
+        throw httputil::HTTPOutputError("Tried to write more data than Content-Length");
+      }
+    }
+    if (m.chunking_output) {
+      char hex[20];
+      auto [end, ec] = std::to_chars(hex, hex + sizeof hex, chunk.size(), 16);
+      data.append(hex, end);
+      data += "\r\n";
+      data += chunk;
+      data += "\r\n";
+    } else {
+      data += chunk;
+    }
+  }
+  return m.write_data(*this, std::move(data));
+}
+
+Future<void> HTTP1Connection::write(std::string_view chunk) {
+  Impl& m = *impl_;
+  if (m.expected_content_remaining) {
+    *m.expected_content_remaining -= static_cast<std::int64_t>(chunk.size());
+    if (*m.expected_content_remaining < 0) {
+      if (stream_) stream_->close();
+      throw httputil::HTTPOutputError("Tried to write more data than Content-Length");
+    }
+  }
+  if (m.chunking_output && !chunk.empty()) {
+    std::string data;
+    data.reserve(chunk.size() + 24);
+    char hex[20];
+    auto [end, ec] = std::to_chars(hex, hex + sizeof hex, chunk.size(), 16);
+    data.append(hex, end);
+    data += "\r\n";
+    data += chunk;
+    data += "\r\n";
+    return m.write_data(*this, std::move(data));
+  }
+  return m.write_data(*this, std::string(chunk));
+}
+
+void HTTP1Connection::finish() {
+  Impl& m = *impl_;
+  if (m.expected_content_remaining && *m.expected_content_remaining != 0 && stream_ && !stream_->closed()) {
+    auto missing = *m.expected_content_remaining;
+    stream_->close();
+    throw httputil::HTTPOutputError("Tried to write " + std::to_string(missing) + " bytes less than Content-Length");
+  }
+  if (m.chunking_output && stream_ && !stream_->closed()) m.write_data(*this, "0\r\n\r\n");
+  m.write_finished = true;
+  if (!m.read_finished) m.disconnect_on_finish = true;
+  // Tornado toggles TCP_NODELAY around the last write; our server sets it once per connection and
+  // sends each response in as few system calls as it can instead.
+  if (!m.pending_write || m.pending_write->done()) {
+    m.finish_request(*this);
+  } else {
+    m.pending_write->add_done_callback([this](const Future<void>&) { impl_->finish_request(*this); });
+  }
+}
+
+void HTTP1Connection::Impl::finish_request(HTTP1Connection& self) {
+  clear_callbacks(self);
+  if (!self.is_client_ && disconnect_on_finish) {
+    self.close();
+    return;
+  }
+  if (!finish_future.done()) future_set_result_unless_cancelled(finish_future);
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP1ServerConnection
+
+HTTP1ServerConnection::HTTP1ServerConnection(std::shared_ptr<iostream::IOStream> stream, HTTP1ConnectionParameters params,
+                                             httputil::RequestContext context)
+    : stream_(std::move(stream)), params_(params), context_(std::move(context)) {}
+
+HTTP1ServerConnection::~HTTP1ServerConnection() = default;
+
+Future<void> HTTP1ServerConnection::start_serving(httputil::HTTPServerConnectionDelegate& delegate) {
+  serving_ = server_request_loop(delegate);
+  return *serving_;
+}
+
+Future<void> HTTP1ServerConnection::close() {
+  stream_->close();
+  if (serving_) {
+    try {
+      co_await *serving_;
+    } catch (...) {
+    }
+  }
+}
+
+Future<void> HTTP1ServerConnection::server_request_loop(httputil::HTTPServerConnectionDelegate& delegate) {
+  struct OnClose {
+    httputil::HTTPServerConnectionDelegate& d;
+    const void* self;
+    ~OnClose() { d.on_close(self); }
+  } on_close{delegate, this};
+  for (;;) {
+    HTTP1Connection conn(stream_, false, params_, context_);
+    auto request_delegate = delegate.start_request(this, &conn);
+    bool ret = false;
+    try {
+      ret = co_await conn.read_response(*request_delegate);
+    } catch (const iostream::StreamClosedError&) {
+      co_return;
+    } catch (const iostream::UnsatisfiableReadError&) {
+      co_return;
+    } catch (const CancelledError&) {
+      co_return;
+    } catch (...) {
+      log::gen_log().log_exception(log::Level::ERROR, std::current_exception(), "Uncaught exception");
+      conn.close();
+      co_return;
+    }
+    if (!ret) co_return;
+    // Let other connections run between pipelined requests, as Tornado does.
+    if (!stream_->read_buffer().empty()) co_await gen::moment;
+  }
+}
+
+}  // namespace tornado::http1connection

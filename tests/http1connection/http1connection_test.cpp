@@ -1,0 +1,215 @@
+// tornado.http1connection over socketpairs: the server side answering raw requests, and the
+// client side reading raw responses. The full HTTPServer suites port httpserver_test.py.
+#define BOOST_TEST_MODULE http1connection
+#include <tornado/testing.hpp>
+
+#include <sys/socket.h>
+
+#include <memory>
+#include <optional>
+#include <variant>
+#include <string>
+#include <vector>
+
+import tornado.http1connection;
+import tornado.httputil;
+import tornado.iostream;
+import tornado.gen;
+import tornado.log;
+
+using namespace tornado;
+using http1connection::HTTP1Connection;
+using http1connection::HTTP1ServerConnection;
+using httputil::HTTPHeaders;
+using iostream::IOStream;
+using tornado::testing::AsyncTestCase;
+
+namespace {
+
+std::pair<std::shared_ptr<IOStream>, std::shared_ptr<IOStream>> make_pair() {
+  int sv[2];
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  return {std::make_shared<IOStream>(sv[0]), std::make_shared<IOStream>(sv[1])};
+}
+
+// Answers every request with its method, path and body, like a tiny echo application.
+struct EchoRequest final : httputil::HTTPMessageDelegate {
+  httputil::HTTPConnection* conn;
+  std::vector<std::string>* log;
+  httputil::RequestStartLine start;
+  std::string body;
+  EchoRequest(httputil::HTTPConnection* c, std::vector<std::string>* l) : conn(c), log(l) {}
+  std::optional<Future<void>> headers_received(const httputil::StartLine& sl, HTTPHeaders) override {
+    start = std::get<httputil::RequestStartLine>(sl);
+    return std::nullopt;
+  }
+  std::optional<Future<void>> data_received(std::string chunk) override {
+    body += chunk;
+    return std::nullopt;
+  }
+  void finish() override {
+    std::string out = start.method + " " + start.path + " " + body;
+    log->push_back(out);
+    HTTPHeaders h{{"Content-Length", std::to_string(out.size())}};
+    (void)conn->write_headers(httputil::ResponseStartLine{"HTTP/1.1", 200, "OK"}, h, out);
+    conn->finish();
+  }
+  void on_connection_close() override { log->push_back("closed"); }
+};
+
+struct EchoServer final : httputil::HTTPServerConnectionDelegate {
+  std::vector<std::string> log;
+  std::unique_ptr<httputil::HTTPMessageDelegate> start_request(const void*, httputil::HTTPConnection* c) override {
+    return std::make_unique<EchoRequest>(c, &log);
+  }
+};
+
+struct Fixture : AsyncTestCase {
+  EchoServer app;
+  std::shared_ptr<IOStream> client;
+  std::unique_ptr<HTTP1ServerConnection> server;
+  explicit Fixture(http1connection::HTTP1ConnectionParameters params = {}) {
+    auto [a, b] = make_pair();
+    client = a;
+    server = std::make_unique<HTTP1ServerConnection>(b, params);
+    (void)server->start_serving(app);
+  }
+  ~Fixture() override {
+    client->close();
+    server.reset();
+  }
+};
+
+struct SmallLimits : Fixture {
+  SmallLimits() : Fixture(http1connection::HTTP1ConnectionParameters{.max_header_size = 1024, .max_body_size = 100}) {}
+};
+
+}  // namespace
+
+TORNADO_GEN_TEST(keep_alive_two_requests, Fixture) {
+  co_await client->write("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto head = co_await client->read_until("\r\n\r\n");
+  BOOST_TEST(head.starts_with("HTTP/1.1 200 OK\r\n"));
+  BOOST_TEST(head.find("Content-Length: 7\r\n") != std::string::npos);
+  BOOST_TEST((co_await client->read_bytes(7)) == "GET /a ");
+  co_await client->write("POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz");
+  co_await client->read_until("\r\n\r\n");
+  BOOST_TEST((co_await client->read_bytes(11)) == "POST /b xyz");
+}
+
+TORNADO_GEN_TEST(pipelined_requests, Fixture) {
+  co_await client->write("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
+  std::string all;
+  for (int i = 0; i < 3; ++i) {
+    co_await client->read_until("\r\n\r\n");
+    all += co_await client->read_bytes(7);
+  }
+  BOOST_TEST(all == "GET /1 GET /2 GET /3 ");
+}
+
+TORNADO_GEN_TEST(chunked_request_body, Fixture) {
+  co_await client->write("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  co_await client->read_until("\r\n\r\n");
+  BOOST_TEST((co_await client->read_bytes(13)) == "POST /c abcde");
+}
+
+TORNADO_GEN_TEST(http10_closes_after_response, Fixture) {
+  co_await client->write("GET /old HTTP/1.0\r\n\r\n");
+  auto all = co_await client->read_until_close();
+  BOOST_TEST(all.starts_with("HTTP/1.1 200 OK"));
+  BOOST_TEST(all.ends_with("GET /old "));
+}
+
+TORNADO_GEN_TEST(malformed_request_line_gets_400, Fixture) {
+  tornado::testing::ExpectLog expect(log::gen_log(), "Malformed HTTP message", true, log::Level::INFO);
+  co_await client->write("this is not http\r\n\r\n");
+  auto all = co_await client->read_until_close();
+  BOOST_TEST(all.starts_with("HTTP/1.1 400 Bad Request"));
+}
+
+TORNADO_GEN_TEST(transfer_encoding_and_content_length_gets_400, Fixture) {
+  tornado::testing::ExpectLog expect(log::gen_log(), "Malformed HTTP message", true, log::Level::INFO);
+  co_await client->write("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
+  auto all = co_await client->read_until_close();
+  BOOST_TEST(all.starts_with("HTTP/1.1 400 Bad Request"));
+}
+
+TORNADO_GEN_TEST(unsupported_transfer_encoding_gets_400, Fixture) {
+  tornado::testing::ExpectLog expect(log::gen_log(), "Malformed HTTP message", true, log::Level::INFO);
+  co_await client->write("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+  auto all = co_await client->read_until_close();
+  BOOST_TEST(all.starts_with("HTTP/1.1 400 Bad Request"));
+}
+
+TORNADO_GEN_TEST(oversized_headers_get_431, SmallLimits) {
+  tornado::testing::ExpectLog expect(log::gen_log(), "Malformed HTTP message", true, log::Level::INFO);
+  co_await client->write("GET / HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n");
+  auto all = co_await client->read_until_close();
+  BOOST_TEST(all.starts_with("HTTP/1.1 431 Request Header Fields Too Large"));
+}
+
+TORNADO_GEN_TEST(oversized_declared_body_gets_413, SmallLimits) {
+  tornado::testing::ExpectLog expect(log::gen_log(), "Malformed HTTP message", true, log::Level::INFO);
+  co_await client->write("POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+  auto all = co_await client->read_until_close();
+  BOOST_TEST(all.starts_with("HTTP/1.1 413 Request Entity Too Large"));
+}
+
+TORNADO_GEN_TEST(oversized_chunked_body_closes, SmallLimits) {
+  tornado::testing::ExpectLog expect(log::gen_log(), "Malformed HTTP message", true, log::Level::INFO);
+  co_await client->write("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n200\r\n" + std::string(512, 'b') + "\r\n0\r\n\r\n");
+  auto all = co_await client->read_until_close();
+  BOOST_TEST(all.empty());
+}
+
+// --- client side ------------------------------------------------------------------------------
+
+namespace {
+struct Collect final : httputil::HTTPMessageDelegate {
+  httputil::ResponseStartLine start;
+  HTTPHeaders headers;
+  std::string body;
+  bool finished = false;
+  std::optional<Future<void>> headers_received(const httputil::StartLine& sl, HTTPHeaders h) override {
+    start = std::get<httputil::ResponseStartLine>(sl);
+    headers = std::move(h);
+    return std::nullopt;
+  }
+  std::optional<Future<void>> data_received(std::string chunk) override {
+    body += chunk;
+    return std::nullopt;
+  }
+  void finish() override { finished = true; }
+  void on_connection_close() override {}
+};
+}  // namespace
+
+TORNADO_GEN_TEST(client_reads_chunked_response, AsyncTestCase) {
+  auto [a, b] = make_pair();
+  HTTP1Connection conn(a, true);
+  co_await conn.write_headers(httputil::RequestStartLine{"GET", "/", "HTTP/1.1"}, HTTPHeaders{{"Host", "x"}});
+  conn.finish();
+  auto req = co_await b->read_until("\r\n\r\n");
+  BOOST_TEST(req.starts_with("GET / HTTP/1.1\r\n"));
+  co_await b->write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+  Collect c;
+  bool keep = co_await conn.read_response(c);
+  BOOST_TEST(keep);
+  BOOST_TEST(c.start.code == 200);
+  BOOST_TEST(c.body == "hello");
+  BOOST_TEST(c.finished);
+}
+
+TORNADO_GEN_TEST(client_reads_body_until_close, AsyncTestCase) {
+  auto [a, b] = make_pair();
+  HTTP1Connection conn(a, true);
+  co_await conn.write_headers(httputil::RequestStartLine{"GET", "/", "HTTP/1.1"}, HTTPHeaders{});
+  conn.finish();
+  co_await b->read_until("\r\n\r\n");
+  co_await b->write("HTTP/1.0 200 OK\r\n\r\nuntil the end");
+  b->close();
+  Collect c;
+  co_await conn.read_response(c);
+  BOOST_TEST(c.body == "until the end");
+  BOOST_TEST(c.finished);
+}
