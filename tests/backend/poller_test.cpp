@@ -237,7 +237,8 @@ class Watchdog {
     poller.add(read_.get(), READ);
     thread_ = std::thread([this] {
       std::unique_lock lock(mutex_);
-      if (!cv_.wait_for(lock, 10s, [this] { return cancelled_; })) write_byte(write_.get());
+      char c = 'w';  // a plain write: Boost.Test's assertions belong to the main thread
+      if (!cv_.wait_for(lock, 10s, [this] { return cancelled_; })) (void)!::write(write_.get(), &c, 1);
     });
   }
   ~Watchdog() {
@@ -598,16 +599,18 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(test_wake_coalesces, P, Pollers) {
   P poller;
   for (int i = 0; i < 1000; ++i) poller.wake();
   std::vector<Event> out;
-  BOOST_TEST(poller.poll(5000, out) == 0u);
-  // A thousand wakes are one: the next poll waits its full timeout.
   auto start = Clock::now();
+  BOOST_TEST(poller.poll(10000, out) == 0u);
+  BOOST_TEST(ms_since(start) < 5000.0);
+  // A thousand wakes are one: the next poll waits its full timeout.
+  start = Clock::now();
   BOOST_TEST(poller.poll(50, out) == 0u);
   BOOST_TEST(ms_since(start) >= 50.0);
   // And wake() works again after that.
   poller.wake();
   start = Clock::now();
-  BOOST_TEST(poller.poll(5000, out) == 0u);
-  BOOST_TEST(ms_since(start) < 4000.0);
+  BOOST_TEST(poller.poll(10000, out) == 0u);
+  BOOST_TEST(ms_since(start) < 5000.0);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(test_wake_from_many_threads, P, Pollers) {
@@ -652,18 +655,18 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(test_poll_timeout, P, Pollers) {
   double elapsed = ms_since(start);
   BOOST_TEST(out.empty());
   BOOST_TEST(elapsed >= 50.0);
-  BOOST_TEST(elapsed < 2000.0);  // not absurdly late (generous: a loaded machine)
+  BOOST_TEST(elapsed < 5000.0);  // not absurdly late (generous: a loaded, sanitized machine)
 
   start = Clock::now();
   BOOST_TEST(poller.poll(0, out) == 0u);
-  BOOST_TEST(ms_since(start) < 2000.0);
+  BOOST_TEST(ms_since(start) < 5000.0);
 
   // A sub-second timeout with seconds in it is converted right (1100 ms, not 100 or 1000).
   start = Clock::now();
   BOOST_TEST(poller.poll(1100, out) == 0u);
   elapsed = ms_since(start);
   BOOST_TEST(elapsed >= 1100.0);
-  BOOST_TEST(elapsed < 4000.0);
+  BOOST_TEST(elapsed < 6000.0);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(test_poll_returns_early_on_readiness, P, Pollers) {
@@ -672,7 +675,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(test_poll_returns_early_on_readiness, P, Pollers) 
   poller.add(a.get(), READ);
   std::thread writer([fd = b.get()] {
     std::this_thread::sleep_for(20ms);
-    write_byte(fd);
+    char c = 'x';
+    (void)!::write(fd, &c, 1);
   });
   auto start = Clock::now();
   std::vector<Event> out;
