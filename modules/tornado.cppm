@@ -6,3 +6,4 @@ export import tornado.log;
 export import tornado.concurrent;
 export import tornado.ioloop;
 export import tornado.gen;
+export import tornado.queues;
