@@ -50,6 +50,8 @@ class HTTP1Connection final : public httputil::HTTPConnection {
   Future<void> write(std::string_view chunk) override;
   void finish() override;
   const httputil::RequestContext& context() const noexcept override { return context_; }
+  /// The context, to rewrite from proxy headers (HTTPServer's xheaders) for this request only.
+  httputil::RequestContext& mutable_context() noexcept { return context_; }
 
   /// Calls `callback` if the connection closes while no message is being read (a client that
   /// hangs up before its response was written). Mirrors HTTP1Connection.set_close_callback.

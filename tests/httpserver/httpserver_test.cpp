@@ -1,0 +1,113 @@
+// tornado.httpserver on real loopback sockets: raw clients, and curl.
+#define BOOST_TEST_MODULE httpserver
+#include <tornado/testing.hpp>
+
+#include <cstdio>
+#include <sys/socket.h>
+#include <memory>
+#include <string>
+
+import tornado.httpserver;
+import tornado.httputil;
+import tornado.iostream;
+import tornado.netutil;
+import tornado.gen;
+import tornado.ioloop;
+
+using namespace tornado;
+using httpserver::HTTPServer;
+using tornado::testing::AsyncTestCase;
+
+namespace {
+
+void hello(httputil::HTTPServerRequest& request) {
+  std::string body = "Hello " + request.remote_ip + " " + request.protocol + " " + request.path;
+  if (auto it = request.arguments.find("name"); it != request.arguments.end()) body += " " + it->second.front();
+  httputil::HTTPHeaders h{{"Content-Type", "text/plain"}, {"Content-Length", std::to_string(body.size())}};
+  (void)request.connection->write_headers(httputil::ResponseStartLine{"HTTP/1.1", 200, "OK"}, h, body);
+  request.connection->finish();
+}
+
+struct ServerFixture : AsyncTestCase {
+  std::unique_ptr<HTTPServer> server;
+  int port = 0;
+  explicit ServerFixture(httpserver::HTTPServerOptions options = {}) {
+    server = std::make_unique<HTTPServer>(hello, std::move(options));
+    auto sock = tornado::testing::bind_unused_port();
+    port = sock.port;
+    server->add_socket(sock.fd);
+  }
+  ~ServerFixture() override {
+    server->stop();
+    io_loop().run_sync([this] { return server->close_all_connections(); }, 5.0);
+  }
+  Future<std::unique_ptr<iostream::IOStream>> connect() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    auto stream = std::make_unique<iostream::IOStream>(fd);
+    co_await stream->connect(netutil::SocketAddress("127.0.0.1", static_cast<std::uint16_t>(port)));
+    co_return stream;
+  }
+};
+
+struct XHeadersFixture : ServerFixture {
+  XHeadersFixture() : ServerFixture(httpserver::HTTPServerOptions{.xheaders = true, .trusted_downstream = {"5.5.5.5"}}) {}
+};
+
+// Runs a shell command on the executor (so the loop keeps serving) and returns its output.
+Future<std::string> run_command(std::string cmd) {
+  return IOLoop::current().run_in_executor(nullptr, [cmd] {
+    std::string out;
+    if (FILE* p = ::popen(cmd.c_str(), "r")) {
+      char buf[4096];
+      while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+      ::pclose(p);
+    }
+    return out;
+  });
+}
+
+}  // namespace
+
+TORNADO_GEN_TEST(query_arguments_and_remote_ip, ServerFixture) {
+  auto s = co_await connect();
+  co_await s->write("GET /path?name=world HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  auto head = co_await s->read_until("\r\n\r\n");
+  BOOST_TEST(head.starts_with("HTTP/1.1 200 OK"));
+  std::string expected = "Hello 127.0.0.1 http /path world";
+  BOOST_TEST((co_await s->read_bytes(expected.size())) == expected);
+}
+
+TORNADO_GEN_TEST(xheaders_real_ip_and_scheme, XHeadersFixture) {
+  auto s = co_await connect();
+  co_await s->write("GET / HTTP/1.1\r\nX-Forwarded-For: 4.4.4.4, 5.5.5.5\r\nX-Forwarded-Proto: https\r\n\r\n");
+  co_await s->read_until("\r\n\r\n");
+  std::string expected = "Hello 4.4.4.4 https /";
+  BOOST_TEST((co_await s->read_bytes(expected.size())) == expected);
+  // The next request on the connection does not inherit the rewrite.
+  co_await s->write("GET / HTTP/1.1\r\n\r\n");
+  co_await s->read_until("\r\n\r\n");
+  expected = "Hello 127.0.0.1 http /";
+  BOOST_TEST((co_await s->read_bytes(expected.size())) == expected);
+}
+
+TORNADO_GEN_TEST(xheaders_invalid_ip_ignored, XHeadersFixture) {
+  auto s = co_await connect();
+  co_await s->write("GET / HTTP/1.1\r\nX-Real-Ip: not-an-ip\r\nX-Scheme: gopher\r\n\r\n");
+  co_await s->read_until("\r\n\r\n");
+  std::string expected = "Hello 127.0.0.1 http /";
+  BOOST_TEST((co_await s->read_bytes(expected.size())) == expected);
+}
+
+TORNADO_GEN_TEST(curl_keep_alive_two_urls, ServerFixture) {
+  std::string url = "http://127.0.0.1:" + std::to_string(port);
+  auto out = co_await run_command("curl -s --max-time 5 '" + url + "/a?name=x' '" + url + "/b' 2>&1");
+  BOOST_TEST(out == "Hello 127.0.0.1 http /a xHello 127.0.0.1 http /b");
+}
+
+TORNADO_GEN_TEST(python_http_client, ServerFixture) {
+  auto out = co_await run_command("/usr/bin/python3 -c 'import http.client as h; c=h.HTTPConnection(\"127.0.0.1\", " +
+                                  std::to_string(port) +
+                                  ", timeout=5); c.request(\"POST\", \"/form\", body=\"name=py\", headers={\"Content-Type\": "
+                                  "\"application/x-www-form-urlencoded\"}); r=c.getresponse(); print(r.status, r.read().decode())'");
+  BOOST_TEST(out == "200 Hello 127.0.0.1 http /form py\n");
+}
