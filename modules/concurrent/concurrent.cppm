@@ -9,6 +9,8 @@ module;
 #include <memory>
 #include <new>
 #include <optional>
+#include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -120,6 +122,23 @@ struct Void {};
 template <class T>
 using Stored = std::conditional_t<std::is_void_v<T>, Void, T>;
 
+/// Whether a T can really be copied. std::is_copy_constructible is true for a container of
+/// move-only elements (std::vector<std::unique_ptr<X>>) whose copy then fails to compile; this
+/// looks into containers (through value_type), pairs and tuples, so that futures of such types
+/// move their values where they would otherwise copy.
+template <class T>
+struct is_copyable : std::is_copy_constructible<T> {};
+template <class T>
+  requires requires { typename T::value_type; } && (!std::is_same_v<typename T::value_type, T>)
+struct is_copyable<T>
+    : std::bool_constant<std::is_copy_constructible_v<T> && is_copyable<std::remove_cv_t<typename T::value_type>>::value> {};
+template <class A, class B>
+struct is_copyable<std::pair<A, B>> : std::bool_constant<is_copyable<A>::value && is_copyable<B>::value> {};
+template <class... A>
+struct is_copyable<std::tuple<A...>> : std::bool_constant<(is_copyable<A>::value && ...)> {};
+template <class T>
+inline constexpr bool is_copyable_v = is_copyable<T>::value;
+
 template <class T>
 class FutureState final : public StateBase {
  public:
@@ -174,7 +193,7 @@ class Promise;
 template <class T>
 class FutureAwaiter {
  public:
-  FutureAwaiter(FutureState<T>* s, bool owning) noexcept : s_(s), owning_(owning) {}
+  FutureAwaiter(FutureState<T>* s, bool owning) noexcept : s_(s), owning_(owning), may_move_(owning) {}
   FutureAwaiter(const FutureAwaiter&) = delete;
   FutureAwaiter& operator=(const FutureAwaiter&) = delete;
   ~FutureAwaiter() {
@@ -194,15 +213,22 @@ class FutureAwaiter {
   T await_resume() {
     throw_if_not_result(*s_);
     if constexpr (!std::is_void_v<T>) {
-      // Move the value out when nobody else can see it (or it cannot be copied).
-      if (s_->refs() == 1 || !std::is_copy_constructible_v<T>) return std::move(s_->value());
-      if constexpr (std::is_copy_constructible_v<T>) return s_->value();
+      // Move the value out when nobody else can see it (or it cannot be copied). An awaiter made
+      // from an rvalue holds the one reference left then (or, resumed, the resuming task does);
+      // one made from an lvalue is never alone: the lvalue holds a reference too.
+      if constexpr (is_copyable_v<T>) {
+        if (may_move_ && s_->refs() == 1) return std::move(s_->value());
+        return s_->value();
+      } else {
+        return std::move(s_->value());
+      }
     }
   }
 
  private:
   FutureState<T>* s_;
-  bool owning_;
+  bool owning_;    // holds a counted reference (until it is handed over at suspension)
+  bool may_move_;  // made from an rvalue
 };
 
 }  // namespace detail
@@ -398,8 +424,9 @@ void future_add_done_callback(const Future<T>& future, F cb) {
   future.add_done_callback(std::move(cb));
 }
 
-/// Copies the outcome of `a` into `b` when `a` completes, unless `b` is already done (cancelled,
-/// say). Mirrors tornado.concurrent.chain_future.
+/// Copies the outcome of `a` into `b` when `a` completes (at once if it already has), unless `b`
+/// is already done (cancelled, say). A cancelled `a` cancels `b`. A value that cannot be copied
+/// (a std::unique_ptr) is moved from `a` into `b`. Mirrors tornado.concurrent.chain_future.
 template <class T>
 void chain_future(const Future<T>& a, Future<T> b) {
   a.add_done_callback([b = std::move(b)](const Future<T>& done) mutable {
@@ -412,8 +439,10 @@ void chain_future(const Future<T>& a, Future<T> b) {
       b.state()->try_set_exception(e);
     } else if constexpr (std::is_void_v<T>) {
       b.state()->try_set_result();
-    } else {
+    } else if constexpr (detail::is_copyable_v<T>) {
       b.state()->try_set_result(done.result());
+    } else {
+      b.state()->try_set_result(std::move(done.result()));
     }
   });
 }
@@ -449,37 +478,55 @@ class ThreadPoolExecutor final : public Executor {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Runs `fn()` on `executor` and returns a future for its result, completed on the calling
-/// thread's IOLoop. The loop must outlive the call. Mirrors tornado.concurrent.run_on_executor
-/// (and IOLoop.run_in_executor, which is built on it).
+namespace detail {
+/// One counted reference to a future's state, carried through another thread by
+/// run_on_executor. The count is not atomic, so the reference is released only on the thread
+/// that took it; a hold destroyed on any other thread (a completion dropped by a loop that was
+/// closed while the task ran) leaks the state rather than race on its count.
+template <class T>
+class ThreadBoundRef {
+ public:
+  explicit ThreadBoundRef(FutureState<T>* s) noexcept : s_(s), owner_(std::this_thread::get_id()) {
+    s_->add_ref();
+  }
+  ThreadBoundRef(ThreadBoundRef&& o) noexcept : s_(std::exchange(o.s_, nullptr)), owner_(o.owner_) {}
+  ThreadBoundRef& operator=(ThreadBoundRef&&) = delete;
+  ~ThreadBoundRef() {
+    if (s_ && std::this_thread::get_id() == owner_) s_->release();
+  }
+  FutureState<T>* operator->() const noexcept { return s_; }
+
+ private:
+  FutureState<T>* s_;
+  std::thread::id owner_;
+};
+}  // namespace detail
+
+/// Runs `fn()` on `executor` and returns a future for its result (or its exception), completed
+/// on the calling thread's IOLoop, on a later iteration, even with an executor that runs `fn`
+/// inline (DummyExecutor). The loop must outlive the call; if it is closed before the result
+/// arrives, the future is dropped with it. Mirrors tornado.concurrent.run_on_executor (and
+/// IOLoop.run_in_executor, which is built on it).
 template <class F, class R = std::invoke_result_t<F&>>
 Future<R> run_on_executor(Executor& executor, F fn) {
   Future<R> future;
   detail::Scheduler* sched = detail::current_scheduler();
-  // The state's count is not atomic: the worker only carries the raw pointer; the reference is
-  // taken and released on this thread.
-  auto* state = future.state();
-  state->add_ref();
-  executor.submit([state, sched, fn = std::move(fn)]() mutable {
+  // The worker only carries the state; it is completed, and its reference released, back on this
+  // thread.
+  executor.submit([hold = detail::ThreadBoundRef<R>(future.state()), sched, fn = std::move(fn)]() mutable {
     util::Callback complete;
     try {
       if constexpr (std::is_void_v<R>) {
         fn();
-        complete = [state] {
-          state->try_set_result();
-          state->release();
-        };
+        complete = [hold = std::move(hold)] { hold->try_set_result(); };
       } else {
-        complete = [state, v = std::make_unique<R>(fn())]() mutable {
-          state->try_set_result(std::move(*v));
-          state->release();
+        auto v = std::make_unique<R>(fn());  // before `hold` moves: fn may throw
+        complete = [hold = std::move(hold), v = std::move(v)]() mutable {
+          hold->try_set_result(std::move(*v));
         };
       }
     } catch (...) {
-      complete = [state, e = std::current_exception()] {
-        state->try_set_exception(e);
-        state->release();
-      };
+      complete = [hold = std::move(hold), e = std::current_exception()] { hold->try_set_exception(e); };
     }
     if (sched) sched->call_soon_threadsafe(std::move(complete));
     else complete();

@@ -27,6 +27,9 @@ namespace detail {
 void log_abandoned(std::exception_ptr e) {
   log::app_log().log_exception(log::Level::ERROR, e, "Exception in Future after timeout");
 }
+void log_multi_exception(std::exception_ptr e) {
+  log::app_log().log_exception(log::Level::ERROR, e, "Multiple exceptions in yield list");
+}
 }  // namespace detail
 
 }  // namespace tornado::gen
