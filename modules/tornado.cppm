@@ -6,4 +6,5 @@ export import tornado.log;
 export import tornado.concurrent;
 export import tornado.ioloop;
 export import tornado.gen;
+export import tornado.locks;
 export import tornado.queues;
