@@ -11,14 +11,20 @@ module;
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <system_error>
 module tornado.testing;
 
@@ -38,26 +44,90 @@ double get_async_test_timeout() {
   return 5.0;
 }
 
+namespace {
+// The test case running on this thread, if any: records logged on the thread are its business.
+thread_local AsyncTestCase* tls_active = nullptr;
+
+// One root handler serves every live AsyncTestCase (installed by the first, removed by the last),
+// so that nested or concurrent test cases neither print records twice nor see each other's.
+std::mutex registry_mutex;
+std::size_t registry_users = 0;
+std::size_t registry_handler = 0;
+
+// Seconds as Python prints them in the timeout message ("0.01", not "0.010000").
+std::string seconds_text(double t) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, t);
+  return std::string(buf, end);
+}
+
+// What the IOLoop logs when an exception escapes a callback, a timer, an I/O handler, or a
+// coroutine whose future nobody holds: asyncio's call_exception_handler cases.
+bool is_callback_exception(const log::LogRecord& r) {
+  if (r.level < log::Level::ERROR || !r.exc || r.name != log::app_log().name()) return false;
+  std::string_view m = r.message;
+  return m.starts_with("Exception in callback") || m.starts_with("Future exception was never retrieved");
+}
+}  // namespace
+
 AsyncTestCase::AsyncTestCase() : io_loop_(std::make_unique<ioloop::IOLoop>(false)) {
   io_loop_->make_current();  // as Tornado's setUp does: replaces whatever loop was current
-  log_handler_ = log::get_logger().add_handler([this](const log::LogRecord& r) {
-    // Shown as the last-resort handler would, and counted: a warning nobody expected is a bug.
-    if (r.level < log::Level::WARNING) return;
-    ++unexpected_logs_;
-    auto line = log::LogFormatter(false).format(r);
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
-  });
+  previous_active_ = std::exchange(tls_active, this);
+  std::lock_guard lock(registry_mutex);
+  if (registry_users++ == 0) {
+    registry_handler = log::get_logger().add_handler([](const log::LogRecord& r) {
+      if (r.level < log::Level::WARNING) return;
+      if (AsyncTestCase* t = tls_active) t->on_log(r);
+      // This handler hides the last-resort one: show the record as it would have, unless the
+      // program set up its own output (enable_pretty_logging, say).
+      if (log::get_logger().handler_count() == 1) {
+        auto line = log::LogFormatter(false).format(r);
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stderr);
+      }
+    });
+  }
 }
 
 AsyncTestCase::~AsyncTestCase() {
+  // Closing drops pending callbacks; a failed future dropped with them is still this test's.
   io_loop_->close(true);
   io_loop_.reset();
   ioloop::IOLoop::clear_current();
-  log::get_logger().remove_handler(log_handler_);
+  tls_active = previous_active_;
+  {
+    std::lock_guard lock(registry_mutex);
+    if (--registry_users == 0) log::get_logger().remove_handler(std::exchange(registry_handler, 0));
+  }
+  if (failure_) {
+    std::string more = more_failures_ ? " (and " + std::to_string(more_failures_) + " more)" : "";
+    BOOST_ERROR("uncaught exception in a callback during the test: " + failure_text_ + more +
+                " (wrap it in an ExpectLog on app_log if it is expected)");
+  }
   if (fail_on_unexpected_logs && unexpected_logs_ > 0) {
     BOOST_ERROR(std::to_string(unexpected_logs_) + " unexpected warning(s) or error(s) were logged");
   }
+}
+
+void AsyncTestCase::on_log(const log::LogRecord& r) {
+  ++unexpected_logs_;
+  if (!fail_on_callback_exceptions || !is_callback_exception(r)) return;
+  if (failure_) {
+    ++more_failures_;
+  } else {
+    failure_ = r.exc;
+    failure_text_ = r.message + ": " + r.exc_text;
+  }
+  // As Tornado's _handle_exception: end a wait() in progress, which then rethrows.
+  stop();
+}
+
+void AsyncTestCase::rethrow() {
+  if (!failure_) return;
+  auto e = std::exchange(failure_, nullptr);
+  failure_text_.clear();
+  more_failures_ = 0;
+  std::rethrow_exception(e);
 }
 
 void AsyncTestCase::stop() {
@@ -65,24 +135,44 @@ void AsyncTestCase::stop() {
   if (waiting_) io_loop_->stop();
 }
 
-void AsyncTestCase::wait(std::optional<double> timeout) {
+void AsyncTestCase::wait(std::optional<double> timeout) { wait(std::function<bool()>(), timeout); }
+
+void AsyncTestCase::wait(const std::function<bool()>& condition, std::optional<double> timeout) {
   double t = timeout.value_or(get_async_test_timeout());
   if (!stopped_) {
     bool timed_out = false;
-    auto handle = io_loop_->call_later(t, [&] {
-      timed_out = true;
-      io_loop_->stop();
-    });
-    waiting_ = true;
+    ioloop::TimeoutHandle handle;
+    if (t > 0) {
+      handle = io_loop_->call_later(t, [this, &timed_out] {
+        timed_out = true;
+        io_loop_->stop();
+      });
+    }
+    // Whatever happens (start() may throw if the loop is already running), leave no timer
+    // pointing at this frame and no stale waiting flag.
     struct Reset {
-      bool& w;
-      ~Reset() { w = false; }
-    } reset{waiting_};
-    while (!stopped_ && !timed_out) io_loop_->start();
-    io_loop_->remove_timeout(handle);
-    if (!stopped_) throw TimeoutError("Async operation timed out after " + std::to_string(t) + " seconds");
+      AsyncTestCase& self;
+      ioloop::TimeoutHandle handle;
+      ~Reset() {
+        self.waiting_ = false;
+        self.io_loop_->remove_timeout(handle);
+      }
+    } reset{*this, handle};
+    for (;;) {
+      waiting_ = true;
+      io_loop_->start();
+      waiting_ = false;
+      if (timed_out || failure_) break;
+      // A direct io_loop().stop() is not a stop(): keep waiting.
+      if (stopped_ && (!condition || condition())) break;
+    }
+    if (timed_out && !failure_) {
+      stopped_ = false;
+      throw TimeoutError("Async operation timed out after " + seconds_text(t) + " seconds");
+    }
   }
   stopped_ = false;
+  rethrow();
 }
 
 void AsyncTestCase::run_gen_test(const std::function<Future<void>()>& body, std::optional<double> timeout) {
@@ -90,7 +180,7 @@ void AsyncTestCase::run_gen_test(const std::function<Future<void>()>& body, std:
   try {
     io_loop_->run_sync(body, t);
   } catch (const TimeoutError&) {
-    throw TimeoutError("Async operation timed out after " + std::to_string(t) + " seconds");
+    throw TimeoutError("Async operation timed out after " + seconds_text(t) + " seconds");
   }
 }
 
@@ -100,40 +190,68 @@ struct ExpectLog::Impl {
   std::string pattern;
   bool required;
   std::optional<log::Level> level;
-  log::Level saved_level;
+  std::optional<log::Level> saved_level;  // set when the level was lowered
   std::size_t filter_id = 0;
-  std::size_t matched = 0;
-  bool logged_stack = false;
+  int uncaught_at_start = 0;
+  bool closed = false;
+  bool in_filter = false;  // guards the warning below against matching itself forever
+  std::atomic<std::size_t> matched{0};
+  std::atomic<bool> logged_stack{false};
 };
+
+ExpectLog::ExpectLog(std::string_view logger_name, std::string regex, bool required, std::optional<log::Level> level)
+    : ExpectLog(log::get_logger(logger_name), std::move(regex), required, level) {}
 
 ExpectLog::ExpectLog(log::Logger& logger, std::string regex, bool required, std::optional<log::Level> level)
     : impl_(std::make_shared<Impl>()) {
   auto& m = *impl_;
   m.logger = &logger;
-  m.pattern = regex;
   m.regex = std::regex(regex, std::regex::ECMAScript);
+  m.pattern = std::move(regex);
   m.required = required;
   m.level = level;
-  m.saved_level = logger.level();
-  if (level && !logger.is_enabled_for(*level)) logger.set_level(*level);
+  m.uncaught_at_start = std::uncaught_exceptions();
+  if (level && *level < logger.effective_level()) {
+    m.saved_level = logger.level();
+    logger.set_level(*level);
+  }
+  // The filter runs under the logging lock, from whichever thread logs; it holds the state
+  // weakly so a record racing with destruction finds it gone rather than dangling.
   std::weak_ptr<Impl> weak = impl_;
   m.filter_id = logger.add_filter([weak](const log::LogRecord& r) {
     auto self = weak.lock();
-    if (!self) return true;
-    if (self->level && r.level != *self->level) return true;
+    if (!self || self->in_filter) return true;
+    if (r.exc) self->logged_stack = true;
     if (!std::regex_search(r.message, self->regex, std::regex_constants::match_continuous)) return true;
+    if (self->level && r.level != *self->level) {
+      self->in_filter = true;
+      log::app_log().warning("Got expected log message {} at unexpected level ({} vs {})", r.message,
+                             log::level_name(*self->level), log::level_name(r.level));
+      self->in_filter = false;
+      return true;
+    }
     ++self->matched;
-    if (!r.exc_text.empty()) self->logged_stack = true;
     return false;
   });
 }
 
-ExpectLog::~ExpectLog() {
+void ExpectLog::close() {
   auto& m = *impl_;
+  if (m.closed) return;
+  m.closed = true;
   m.logger->remove_filter(m.filter_id);
-  if (m.level) m.logger->set_level(m.saved_level);
+  if (m.saved_level) m.logger->set_level(*m.saved_level);
   if (m.required && m.matched == 0) {
-    BOOST_ERROR("did not get expected log message matching: " + m.pattern);
+    throw std::runtime_error("did not get expected log message matching: " + m.pattern);
+  }
+}
+
+ExpectLog::~ExpectLog() {
+  try {
+    close();
+  } catch (const std::exception& e) {
+    // As Python's __exit__, say nothing while another exception is on its way out.
+    if (std::uncaught_exceptions() == impl_->uncaught_at_start) BOOST_ERROR(e.what());
   }
 }
 

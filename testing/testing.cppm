@@ -8,6 +8,7 @@ module;
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 export module tornado.testing;
 
@@ -25,9 +26,22 @@ double get_async_test_timeout();
 /// (with every descriptor still registered on it) afterwards. Use with BOOST_FIXTURE_TEST_CASE,
 /// or with TORNADO_GEN_TEST for a test whose body is a coroutine. Mirrors
 /// tornado.testing.AsyncTestCase.
+///
+/// An exception that escapes a callback, a timer, an I/O handler or a spawned coroutine on the
+/// test's thread (what the IOLoop logs on app_log as "Exception in callback" or "Future exception
+/// was never retrieved") fails the test, as Tornado's AsyncTestCase meant to with its
+/// _handle_exception/__rethrow (Tornado 6 only logs these, and its test runner fails on logged
+/// errors): wait() rethrows it at once, and the fixture's teardown reports it otherwise. Wrap code
+/// that is expected to raise in an ExpectLog on app_log, or set fail_on_callback_exceptions to
+/// false in the derived fixture's constructor.
+///
+/// While a test case lives, records of WARNING and above that reach the root logger are printed
+/// to stderr (as the last-resort handler would), unless the root logger has handlers of its own.
 class AsyncTestCase {
  public:
   AsyncTestCase();
+  /// Closes the loop, then fails the current test (BOOST_ERROR) if a callback's exception is still
+  /// pending, or, with fail_on_unexpected_logs, if warnings were logged.
   virtual ~AsyncTestCase();
   AsyncTestCase(const AsyncTestCase&) = delete;
   AsyncTestCase& operator=(const AsyncTestCase&) = delete;
@@ -36,46 +50,85 @@ class AsyncTestCase {
   ioloop::IOLoop& io_loop() noexcept { return *io_loop_; }
 
   /// Stops a wait() in progress (or makes the next wait() return at once). Deprecated in Tornado
-  /// in favour of coroutine tests, kept for ports of older tests. Mirrors AsyncTestCase.stop.
+  /// in favour of coroutine tests, kept for ports of older tests. Mirrors AsyncTestCase.stop
+  /// (without the value Python's stop passes to wait).
   void stop();
-  /// Runs the loop until stop() is called. @param timeout seconds (default
-  /// get_async_test_timeout()). @throws TimeoutError if it passes. Mirrors AsyncTestCase.wait.
+  /// Runs the loop until stop() is called.
+  /// @param timeout  seconds (default get_async_test_timeout(); 0 or less: no limit).
+  /// @throws TimeoutError if the timeout passes first; rethrows a callback's exception (see the
+  /// class comment) if one escaped meanwhile. Mirrors AsyncTestCase.wait.
   void wait(std::optional<double> timeout = std::nullopt);
+  /// Runs the loop until stop() is called and `condition()` is true (the loop is restarted after
+  /// each stop() until it is). Mirrors AsyncTestCase.wait(condition, timeout).
+  /// @throws as the other overload.
+  void wait(const std::function<bool()>& condition, std::optional<double> timeout = std::nullopt);
 
   /// Runs the coroutine `body()` on the loop until it completes, rethrowing its exception.
-  /// @param timeout seconds (default get_async_test_timeout()); on expiry the test fails with
-  /// TimeoutError. Used by TORNADO_GEN_TEST. Mirrors tornado.testing.gen_test.
+  /// @param timeout  seconds (default get_async_test_timeout()); on expiry the coroutine's future
+  /// is cancelled and TimeoutError ("Async operation timed out after N seconds") thrown. Used by
+  /// TORNADO_GEN_TEST. Mirrors tornado.testing.gen_test.
   void run_gen_test(const std::function<Future<void>()>& body, std::optional<double> timeout = std::nullopt);
 
+  /// Rethrows, and forgets, the first exception that escaped a callback during the test, if any;
+  /// otherwise returns. Mirrors AsyncTestCase.__rethrow.
+  void rethrow();
+
  protected:
+  /// When true (the default), an exception escaping a callback on the loop fails the test (see
+  /// the class comment). Set it in the derived fixture's constructor.
+  bool fail_on_callback_exceptions = true;
   /// When true, a WARNING or worse logged during the test and not absorbed by an ExpectLog
   /// fails the test, as Tornado's own test runner does. Default false.
   bool fail_on_unexpected_logs = false;
 
  private:
+  void on_log(const log::LogRecord& record);
+
   std::unique_ptr<ioloop::IOLoop> io_loop_;
+  AsyncTestCase* previous_active_ = nullptr;
   bool stopped_ = false;
   bool waiting_ = false;
-  std::size_t log_handler_ = 0;
   std::size_t unexpected_logs_ = 0;
+  std::exception_ptr failure_;
+  std::string failure_text_;
+  std::size_t more_failures_ = 0;
 };
 
 /// Asserts that a log line matching `regex` (matched from the start of the message, as Python's
-/// re.match) is logged on `logger` while this object lives, and keeps matching
-/// lines out of the output. If `required` and nothing matched, the current test fails at
-/// destruction. `level`, if given, only matches records of exactly that level (and lowers the
-/// logger's threshold to let them through). Mirrors tornado.testing.ExpectLog.
+/// re.match; ECMAScript syntax) is logged on `logger` while this object lives, and keeps matching
+/// lines out of the output (it is a filter on that logger, so it sees records logged on that
+/// logger itself, not those propagated from its children). If `required` and nothing matched,
+/// the current test fails at destruction (BOOST_ERROR), unless an exception is propagating; or
+/// call close() to get the failure as an exception. `level`, if given, only matches records of
+/// exactly that level (and lowers the logger's threshold to let them through, until
+/// destruction); a matching record at another level is let through, and a warning logged on
+/// app_log about it. Mirrors tornado.testing.ExpectLog.
 class ExpectLog {
  public:
+  /// @param logger    the logger to watch.
+  /// @param regex     matched against the start of each record's message.
+  /// @param required  fail if nothing matched.
+  /// @param level     match only records of this level.
+  /// @throws std::regex_error if `regex` is malformed.
   ExpectLog(log::Logger& logger, std::string regex, bool required = true,
             std::optional<log::Level> level = std::nullopt);
+  /// The logger by name ("" for the root logger). Mirrors ExpectLog("tornado.general", ...).
+  ExpectLog(std::string_view logger_name, std::string regex, bool required = true,
+            std::optional<log::Level> level = std::nullopt);
+  /// Calls close() if it was not called, reporting an unmet requirement through BOOST_ERROR.
   ~ExpectLog();
   ExpectLog(const ExpectLog&) = delete;
   ExpectLog& operator=(const ExpectLog&) = delete;
 
-  /// How many records matched so far.
+  /// Stops watching and restores the logger's level. Later calls do nothing.
+  /// @throws std::runtime_error ("did not get expected log message") if `required` and nothing
+  /// matched. Mirrors ExpectLog.__exit__.
+  void close();
+
+  /// How many records matched so far. (Python's `matched` is a bool.)
   std::size_t matched() const noexcept;
-  /// Whether a matching record carried an exception. Mirrors ExpectLog.logged_stack.
+  /// Whether any record this ExpectLog examined carried an exception, matching or not.
+  /// Mirrors ExpectLog.logged_stack.
   bool logged_stack() const noexcept;
 
   struct Impl;
