@@ -8,3 +8,5 @@ export import tornado.ioloop;
 export import tornado.gen;
 export import tornado.locks;
 export import tornado.queues;
+export import tornado.tcpserver;
+export import tornado.tcpclient;

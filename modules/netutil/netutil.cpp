@@ -11,11 +11,14 @@ module;
 
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 module tornado.netutil;
 
@@ -290,5 +293,90 @@ std::function<void()> add_accept_handler(int fd, std::function<void(int, SocketA
     loop.remove_handler(fd);
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Name resolution
+
+namespace {
+
+// "[Errno -2] Name or service not known", as Python prints a socket.gaierror, and what was asked.
+std::string resolve_error_message(int rc, int saved_errno, const std::string& host, std::uint16_t port) {
+  std::string text = rc == EAI_SYSTEM ? std::strerror(saved_errno) : ::gai_strerror(rc);
+  return "[Errno " + std::to_string(rc) + "] " + text + " (resolving '" + host + "' port " + std::to_string(port) + ")";
+}
+
+// getaddrinfo, blocking: Tornado's _resolve_addr. SOCK_STREAM keeps one entry per address (and
+// is needed on some systems for a numeric port to be accepted at all).
+std::vector<ResolvedAddress> resolve_addr(const std::string& host, std::uint16_t port, int family, bool numeric_only) {
+  addrinfo hints{};
+  hints.ai_family = family;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = numeric_only ? AI_NUMERICHOST : 0;
+  std::string port_s = std::to_string(port);
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), port_s.c_str(), &hints, &res);
+  if (rc != 0) throw ResolveError(rc, resolve_error_message(rc, errno, host, port));
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, ::freeaddrinfo);
+  std::vector<ResolvedAddress> out;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    out.emplace_back(ai->ai_family, SocketAddress::from_sockaddr(ai->ai_addr, ai->ai_addrlen));
+  }
+  return out;
+}
+
+}  // namespace
+
+Future<std::vector<ResolvedAddress>> DefaultExecutorResolver::resolve(std::string host, std::uint16_t port, int family) {
+  // Answers that need no lookup are given inline: no thread, and the future is already done.
+  bool inline_answer = family == AF_UNIX || is_valid_ip(host);
+  if (inline_answer) {
+    Future<std::vector<ResolvedAddress>> f;
+    try {
+      if (family == AF_UNIX) {
+        f.set_result(std::vector<ResolvedAddress>{{AF_UNIX, SocketAddress::unix_path(host)}});
+      } else {
+        f.set_result(resolve_addr(host, port, family, true));
+      }
+    } catch (...) {
+      f.set_exception(std::current_exception());
+    }
+    return f;
+  }
+  return IOLoop::current().run_in_executor(nullptr, [host = std::move(host), port, family] {
+    return resolve_addr(host, port, family, false);
+  });
+}
+
+std::uint16_t OverrideResolver::checked_port(int port) {
+  if (port < 0 || port > 65535) throw std::invalid_argument("port out of range: " + std::to_string(port));
+  return static_cast<std::uint16_t>(port);
+}
+
+OverrideResolver::Target OverrideResolver::Target::unix_socket(std::string path) {
+  Target t(std::move(path));
+  t.family = AF_UNIX;
+  return t;
+}
+
+OverrideResolver::OverrideResolver(std::shared_ptr<Resolver> resolver, Mapping mapping)
+    : resolver_(std::move(resolver)), mapping_(std::move(mapping)) {
+  if (!resolver_) throw std::invalid_argument("OverrideResolver needs a resolver to wrap");
+}
+
+Future<std::vector<ResolvedAddress>> OverrideResolver::resolve(std::string host, std::uint16_t port, int family) {
+  // Most specific first, as Tornado checks (host, port, family), then (host, port), then host.
+  const Target* target = nullptr;
+  if (auto it = mapping_.find(Key(host, port, family)); it != mapping_.end()) target = &it->second;
+  else if (auto it2 = mapping_.find(Key(host, port)); it2 != mapping_.end()) target = &it2->second;
+  else if (auto it3 = mapping_.find(Key(host)); it3 != mapping_.end()) target = &it3->second;
+  if (target) {
+    host = target->host;
+    if (target->port) port = *target->port;
+    if (target->family) family = *target->family;
+  }
+  return resolver_->resolve(std::move(host), port, family);
+}
+
+void OverrideResolver::close() { resolver_->close(); }
 
 }  // namespace tornado::netutil

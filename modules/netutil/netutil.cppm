@@ -2,14 +2,20 @@
 module;
 #include <cstddef>
 #include <cstdint>
+#include <compare>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 export module tornado.netutil;
 
 export import tornado.concurrent;
+export import :ssl;
 import tornado.ioloop;
 
 export namespace tornado::netutil {
@@ -93,5 +99,127 @@ void set_nonblocking(int fd);
 void set_close_exec(int fd);
 /// The local address a socket is bound to. @throws std::system_error.
 SocketAddress get_sock_name(int fd);
+
+// ---------------------------------------------------------------------------------------------
+// Name resolution
+
+/// A name lookup failed: getaddrinfo returned an error. `code()` is the EAI_* value and `what()`
+/// reads as Python's socket.gaierror does: "[Errno -2] Name or service not known", followed by
+/// the host that was looked up. Mirrors socket.gaierror (the IOError Tornado's resolvers raise).
+class ResolveError : public std::runtime_error {
+ public:
+  /// @param code  the EAI_* error getaddrinfo returned.
+  /// @param message  the complete message (see resolve_error_message).
+  ResolveError(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  /// The EAI_* error getaddrinfo returned (EAI_NONAME, EAI_AGAIN, ...).
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
+/// One result of a name lookup: the address family (AF_INET, AF_INET6, AF_UNIX) and an address
+/// to connect to. Mirrors the `(family, address)` pairs of Tornado's Resolver.resolve.
+using ResolvedAddress = std::pair<int, SocketAddress>;
+
+/// Asynchronous name resolution: turns a host name and port into the addresses to connect to.
+/// Subclasses implement resolve(); TCPClient and the HTTP clients take one (shared, since several
+/// clients may use one resolver). Mirrors tornado.netutil.Resolver.
+class Resolver {
+ public:
+  virtual ~Resolver() = default;
+
+  /// Resolves `host` (a name or a numeric IP address) and `port`.
+  /// @param family  AF_UNSPEC (0, the default: IPv4 and IPv6), AF_INET or AF_INET6.
+  /// @returns a future for the (family, address) pairs, in the order getaddrinfo gives them; it
+  /// fails with ResolveError if the name cannot be resolved.
+  /// Mirrors Resolver.resolve.
+  virtual Future<std::vector<ResolvedAddress>> resolve(std::string host, std::uint16_t port,
+                                                       int family = 0) = 0;
+  /// Releases what the resolver holds. Does nothing by default. Mirrors Resolver.close.
+  virtual void close() {}
+};
+
+/// The default resolver: getaddrinfo run on the current IOLoop's default executor
+/// (IOLoop::run_in_executor), so that a slow lookup never blocks the loop. A numeric host
+/// ("127.0.0.1", "::1") is resolved inline, without a thread, and the returned future is already
+/// done; so is a lookup with `family` AF_UNIX, whose `host` is the socket's path.
+/// Mirrors tornado.netutil.DefaultExecutorResolver.
+class DefaultExecutorResolver : public Resolver {
+ public:
+  /// @throws nothing itself; a failed lookup fails the future with ResolveError.
+  Future<std::vector<ResolvedAddress>> resolve(std::string host, std::uint16_t port,
+                                               int family = 0) override;
+};
+
+/// Tornado 6.2's default resolver, which asks asyncio's getaddrinfo: here the same thing as
+/// DefaultExecutorResolver (asyncio also runs getaddrinfo on the default executor).
+/// Mirrors tornado.netutil.DefaultLoopResolver.
+using DefaultLoopResolver = DefaultExecutorResolver;
+
+/// A resolver that rewrites some lookups before passing them on to another resolver: for local
+/// DNS changes in tests, or to send a host name to a Unix socket. The mapping's keys are a host,
+/// a (host, port) or a (host, port, family); the most specific key that matches wins:
+///
+///     netutil::OverrideResolver resolver(std::make_shared<netutil::DefaultExecutorResolver>(), {
+///         {"example.com", "127.0.1.1"},                                   // host to host
+///         {{"login.example.com", 443}, {"localhost", 1443}},              // (host, port) to (host, port)
+///         {{"login.example.com", 443, AF_INET6}, {"::1", 1443}},          // (host, port, family) too
+///         {"myservice", netutil::OverrideResolver::Target::unix_socket("/tmp/my.sock")},
+///     });
+///
+/// Mirrors tornado.netutil.OverrideResolver.
+class OverrideResolver : public Resolver {
+ public:
+  /// What a lookup is matched against: a host, and optionally the port and the family.
+  struct Key {
+    std::string host;
+    std::optional<std::uint16_t> port;  ///< unset: any port
+    std::optional<int> family;          ///< unset: any family (set only together with port)
+    Key(std::string host) : host(std::move(host)) {}  // NOLINT: implicit, as Python's dict keys
+    Key(const char* host) : host(host) {}             // NOLINT
+    /// @throws std::invalid_argument if `port` is not in [0, 65535].
+    Key(std::string host, int port) : host(std::move(host)), port(checked_port(port)) {}
+    /// @throws std::invalid_argument if `port` is not in [0, 65535].
+    Key(std::string host, int port, int family)
+        : host(std::move(host)), port(checked_port(port)), family(family) {}
+    friend auto operator<=>(const Key&, const Key&) = default;
+    friend bool operator==(const Key&, const Key&) = default;
+  };
+  /// Where a matched lookup goes: another host (name or numeric address), and optionally another
+  /// port (unset: the port asked for) and family (unset: the family asked for).
+  struct Target {
+    std::string host;
+    std::optional<std::uint16_t> port;
+    std::optional<int> family;
+    Target(std::string host) : host(std::move(host)) {}  // NOLINT: implicit, as Python's values
+    Target(const char* host) : host(host) {}             // NOLINT
+    /// @throws std::invalid_argument if `port` is not in [0, 65535].
+    Target(std::string host, int port) : host(std::move(host)), port(checked_port(port)) {}
+    /// The Unix domain socket at `path`: the lookup gives one AF_UNIX address.
+    static Target unix_socket(std::string path);
+  };
+  using Mapping = std::map<Key, Target>;
+
+  /// @param resolver  the resolver that does the actual lookups (after rewriting); closed by
+  ///                  close(). Must not be null.
+  /// @param mapping   the rewrites.
+  /// @throws std::invalid_argument if `resolver` is null.
+  OverrideResolver(std::shared_ptr<Resolver> resolver, Mapping mapping);
+
+  /// Rewrites (host, port, family) by the most specific matching key, then asks the wrapped
+  /// resolver. Mirrors OverrideResolver.resolve.
+  Future<std::vector<ResolvedAddress>> resolve(std::string host, std::uint16_t port,
+                                               int family = 0) override;
+  /// Closes the wrapped resolver. Mirrors OverrideResolver.close.
+  void close() override;
+
+  const Mapping& mapping() const noexcept { return mapping_; }
+
+ private:
+  static std::uint16_t checked_port(int port);
+  std::shared_ptr<Resolver> resolver_;
+  Mapping mapping_;
+};
 
 }  // namespace tornado::netutil
