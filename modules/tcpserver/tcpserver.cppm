@@ -76,11 +76,13 @@ class TCPServer {
   void bind(std::uint16_t port, std::string_view address = {}, int family = 0, int backlog = 128,
             bool reuse_port = false);
   /// Starts accepting connections on the sockets bound with bind().
-  /// @param num_processes  1: serve in this process. Anything else forks that many processes
-  ///                       (<= 0: one per CPU) through tornado.process.fork_processes.
-  /// @param max_restarts   passed to fork_processes (unset: its default).
-  /// @throws std::logic_error if called twice; std::logic_error("fork_processes not available")
-  ///         for num_processes != 1 until tornado.process exists.
+  /// @param num_processes  1: serve in this process. Anything else forks that many worker
+  ///                       processes (<= 0: one per CPU) with process::fork_processes; each
+  ///                       worker returns from start() and serves, while the parent never
+  ///                       returns (it supervises the workers, and exits once they all exited
+  ///                       cleanly). No IOLoop may exist yet when forking.
+  /// @param max_restarts   passed to fork_processes (unset: its default, 100).
+  /// @throws std::logic_error if called twice; what fork_processes throws.
   /// Mirrors TCPServer.start.
   void start(int num_processes = 1, std::optional<int> max_restarts = std::nullopt);
   /// Stops accepting: closes the listening sockets. Connections already accepted go on. Calling
