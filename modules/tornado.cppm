@@ -10,3 +10,4 @@ export import tornado.locks;
 export import tornado.queues;
 export import tornado.tcpserver;
 export import tornado.tcpclient;
+export import tornado.process;
