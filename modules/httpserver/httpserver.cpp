@@ -119,13 +119,13 @@ void apply_xheaders(httputil::RequestContext& context, const httputil::HTTPHeade
 }
 
 HTTPServer::HTTPServer(httputil::HTTPServerConnectionDelegate& delegate, HTTPServerOptions options)
-    : TCPServer(options.max_buffer_size, options.chunk_size),
+    : TCPServer(options.ssl_options, options.max_buffer_size, options.chunk_size),
       delegate_(&delegate),
       options_(std::move(options)),
       conn_params_(make_params(options_)) {}
 
 HTTPServer::HTTPServer(RequestCallback callback, HTTPServerOptions options)
-    : TCPServer(options.max_buffer_size, options.chunk_size),
+    : TCPServer(options.ssl_options, options.max_buffer_size, options.chunk_size),
       callback_(std::move(callback)),
       options_(std::move(options)),
       conn_params_(make_params(options_)) {}

@@ -21,6 +21,7 @@ export namespace tornado::httpserver {
 struct HTTPServerOptions {
   bool no_keep_alive = false;             ///< close after every response
   bool xheaders = false;                  ///< trust X-Real-Ip / X-Forwarded-For / X-Scheme / X-Forwarded-Proto
+  std::optional<netutil::SSLContext> ssl_options;  ///< serve HTTPS with this server context
   std::string protocol;                   ///< force "http" or "https" (behind a TLS-terminating proxy)
   bool decompress_request = false;        ///< gunzip `Content-Encoding: gzip` request bodies
   std::size_t chunk_size = 0;             ///< read and delivery granularity in bytes (0: 64 KiB)

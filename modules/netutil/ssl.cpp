@@ -136,6 +136,7 @@ void SSLContext::set_alpn_protocols(std::vector<std::string> protocols) {
 }
 
 bool SSLContext::server_side() const noexcept { return impl_->server_side; }
+bool SSLContext::has_certificate() const noexcept { return SSL_CTX_get0_certificate(impl_->ctx) != nullptr; }
 void* SSLContext::native_handle() const noexcept { return impl_->ctx; }
 
 SSLContext ssl_options_to_context(const SSLOptions& o, bool server_side) {

@@ -68,6 +68,8 @@ class SSLContext {
   /// ALPN protocols in preference order; servers pick the first of theirs the client offers.
   void set_alpn_protocols(std::vector<std::string> protocols);
   bool server_side() const noexcept;
+  /// Whether a certificate was loaded (a server context needs one).
+  bool has_certificate() const noexcept;
 
   /// The OpenSSL `SSL_CTX*`, for settings this class does not cover.
   void* native_handle() const noexcept;

@@ -98,4 +98,24 @@ Future<std::unique_ptr<IOStream>> TCPClient::connect(std::string host, std::uint
   co_return std::move(result.stream);
 }
 
+Future<std::unique_ptr<IOStream>> TCPClient::connect(std::string host, std::uint16_t port,
+                                                     netutil::SSLContext ssl_options, int af,
+                                                     std::size_t max_buffer_size, std::string source_ip,
+                                                     std::uint16_t source_port, std::optional<double> timeout) {
+  ioloop::IOLoop& loop = ioloop::IOLoop::current();
+  std::optional<double> deadline;
+  if (timeout) deadline = loop.time() + *timeout;
+  auto plain = co_await connect(host, port, af, max_buffer_size, std::move(source_ip), source_port, timeout);
+  // The socket moves into a TLS stream (as Tornado's start_tls); the handshake shares the deadline.
+  std::size_t mbs = plain->max_buffer_size(), rcs = plain->read_chunk_size();
+  int fd = plain->detach_fd();
+  auto tls = std::make_unique<iostream::SSLIOStream>(fd, std::move(ssl_options), false, host, mbs, rcs);
+  if (deadline) {
+    co_await gen::with_timeout<iostream::StreamClosedError, netutil::SSLError>(*deadline, tls->wait_for_handshake());
+  } else {
+    co_await tls->wait_for_handshake();
+  }
+  co_return std::unique_ptr<IOStream>(std::move(tls));
+}
+
 }  // namespace tornado::tcpclient

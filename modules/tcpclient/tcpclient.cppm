@@ -221,9 +221,8 @@ class Connector : public std::enable_shared_from_this<Connector<Stream, Address>
 /// The client keeps no state between connections; a connection in progress does not need the
 /// client to stay alive (it holds its own reference to the resolver).
 ///
-/// TLS: Tornado's `ssl_options` argument of connect() comes with SSLIOStream, as an overload
-/// that connects as this one does and then calls start_tls on the stream (within `timeout`).
-/// Mirrors tornado.tcpclient.TCPClient.
+/// With a TLS context (Tornado's `ssl_options`), connect() also runs the TLS handshake (within the
+/// same `timeout`) and gives an iostream::SSLIOStream. Mirrors tornado.tcpclient.TCPClient.
 class TCPClient {
  public:
   /// @param resolver  the resolver to use (shared: one resolver may serve several clients);
@@ -250,6 +249,17 @@ class TCPClient {
   /// source_port cannot be bound, or TimeoutError when `timeout` passes.
   /// Mirrors TCPClient.connect (without ssl_options; see the class comment).
   Future<std::unique_ptr<iostream::IOStream>> connect(std::string host, std::uint16_t port, int af = 0,
+                                                      std::size_t max_buffer_size = 0,
+                                                      std::string source_ip = {}, std::uint16_t source_port = 0,
+                                                      std::optional<double> timeout = std::nullopt);
+
+  /// Connects as the overload above, then runs a TLS handshake with `ssl_options` (a client
+  /// context: the server's certificate is checked against `host` when check_hostname is on).
+  /// @returns a future for the connected iostream::SSLIOStream; it also fails with
+  /// netutil::SSLError / SSLCertVerificationError if the handshake fails. `timeout` covers the
+  /// handshake too. Mirrors TCPClient.connect(..., ssl_options=...).
+  Future<std::unique_ptr<iostream::IOStream>> connect(std::string host, std::uint16_t port,
+                                                      netutil::SSLContext ssl_options, int af = 0,
                                                       std::size_t max_buffer_size = 0,
                                                       std::string source_ip = {}, std::uint16_t source_port = 0,
                                                       std::optional<double> timeout = std::nullopt);

@@ -9,6 +9,7 @@ module;
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -24,6 +25,16 @@ namespace tornado::tcpserver {
 
 TCPServer::TCPServer(std::size_t max_buffer_size, std::size_t read_chunk_size)
     : max_buffer_size_(max_buffer_size), read_chunk_size_(read_chunk_size) {}
+
+TCPServer::TCPServer(std::optional<netutil::SSLContext> ssl_options, std::size_t max_buffer_size,
+                     std::size_t read_chunk_size)
+    : TCPServer(max_buffer_size, read_chunk_size) {
+  if (ssl_options) {
+    if (!ssl_options->server_side()) throw std::invalid_argument("TCPServer: ssl_options must be a server-side context");
+    if (!ssl_options->has_certificate()) throw std::invalid_argument("TCPServer: ssl_options has no certificate (certfile)");
+  }
+  ssl_options_ = std::move(ssl_options);
+}
 
 TCPServer::~TCPServer() {
   stop();
@@ -83,12 +94,18 @@ void TCPServer::close_pending() noexcept {
 }
 
 void TCPServer::handle_connection(int connection, netutil::SocketAddress address) {
-  // TLS plugs in here: an SSLIOStream instead of an IOStream when the server has a TLS context.
   std::optional<Future<void>> future;
   try {
     std::unique_ptr<iostream::IOStream> stream;
     try {
-      stream = std::make_unique<iostream::IOStream>(connection, max_buffer_size_, read_chunk_size_);
+      if (ssl_options_) {
+        // The handshake starts on its own; a plaintext client or a failed handshake closes the
+        // stream (logged by SSLIOStream), which handle_stream sees as StreamClosedError.
+        stream = std::make_unique<iostream::SSLIOStream>(connection, *ssl_options_, true, std::string(),
+                                                         max_buffer_size_, read_chunk_size_);
+      } else {
+        stream = std::make_unique<iostream::IOStream>(connection, max_buffer_size_, read_chunk_size_);
+      }
     } catch (...) {
       ::close(connection);
       throw;

@@ -37,15 +37,20 @@ export namespace tornado::tcpserver {
 /// The server must be destroyed (or stopped) before its IOLoop. Destroying it stops it.
 /// Mirrors tornado.tcpserver.TCPServer.
 ///
-/// TLS: Tornado's first argument, `ssl_options`, comes with SSLIOStream (a constructor taking the
-/// TLS context first, then these two sizes); accepted connections are wrapped in one place,
-/// where the IOStream is created for handle_stream.
+/// With a TLS context (Tornado's `ssl_options`), every accepted connection is an
+/// iostream::SSLIOStream whose handshake runs as soon as it is accepted; handle_stream can use the
+/// stream at once (reads and writes wait for the handshake) or await wait_for_handshake().
 class TCPServer {
  public:
   /// @param max_buffer_size  max_buffer_size of each connection's IOStream, in bytes (0: the
   ///                         IOStream default, 100 MiB).
   /// @param read_chunk_size  read_chunk_size of each connection's IOStream, in bytes (0: default).
   explicit TCPServer(std::size_t max_buffer_size = 0, std::size_t read_chunk_size = 0);
+  /// A TLS server. @param ssl_options  a server-side context with a certificate loaded (see
+  /// netutil::ssl_options_to_context). @throws std::invalid_argument if it is a client context or
+  /// has no certificate (Tornado refuses ssl_options without a certfile).
+  explicit TCPServer(std::optional<netutil::SSLContext> ssl_options, std::size_t max_buffer_size = 0,
+                     std::size_t read_chunk_size = 0);
   /// Stops the server (closing its listening sockets and the sockets bound but not started).
   virtual ~TCPServer();
   TCPServer(const TCPServer&) = delete;
@@ -107,6 +112,7 @@ class TCPServer {
   void handle_connection(int connection, netutil::SocketAddress address);
   void close_pending() noexcept;
 
+  std::optional<netutil::SSLContext> ssl_options_;
   std::size_t max_buffer_size_;
   std::size_t read_chunk_size_;
   // Listening descriptor -> the function that stops accepting on it.

@@ -13,6 +13,8 @@ import tornado.iostream;
 import tornado.netutil;
 import tornado.gen;
 import tornado.ioloop;
+import tornado.tcpclient;
+import tornado.log;
 
 using namespace tornado;
 using httpserver::HTTPServer;
@@ -110,4 +112,54 @@ TORNADO_GEN_TEST(python_http_client, ServerFixture) {
                                   ", timeout=5); c.request(\"POST\", \"/form\", body=\"name=py\", headers={\"Content-Type\": "
                                   "\"application/x-www-form-urlencoded\"}); r=c.getresponse(); print(r.status, r.read().decode())'");
   BOOST_TEST(out == "200 Hello 127.0.0.1 http /form py\n");
+}
+
+// --- HTTPS --------------------------------------------------------------------------------------
+
+namespace {
+std::string data_file(const char* name) { return std::string(TORNADO_TEST_DATA_DIR) + "/" + name; }
+
+netutil::SSLContext server_tls() {
+  netutil::SSLContext ctx(true);
+  ctx.load_cert_chain(data_file("server.crt"), data_file("server.key"));
+  return ctx;
+}
+
+struct HTTPSFixture : ServerFixture {
+  HTTPSFixture() : ServerFixture(httpserver::HTTPServerOptions{.ssl_options = server_tls()}) {}
+};
+}  // namespace
+
+TORNADO_GEN_TEST(https_curl, HTTPSFixture) {
+  auto out = co_await run_command("curl -s --max-time 5 --cacert " + data_file("ca.crt") + " 'https://localhost:" +
+                                  std::to_string(port) + "/secure?name=tls' 2>&1");
+  BOOST_TEST(out == "Hello 127.0.0.1 https /secure tls");
+}
+
+TORNADO_GEN_TEST(https_tcpclient_tls_connect, HTTPSFixture) {
+  netutil::SSLContext client(false);
+  client.load_verify_locations(data_file("ca.crt"));
+  auto stream = co_await tcpclient::TCPClient().connect("localhost", static_cast<std::uint16_t>(port), client, 0, 0, {},
+                                                        0, 5.0);
+  co_await stream->write("GET /t HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  auto head = co_await stream->read_until("\r\n\r\n");
+  BOOST_TEST(head.starts_with("HTTP/1.1 200 OK"));
+  std::string expected = "Hello 127.0.0.1 https /t";
+  BOOST_TEST((co_await stream->read_bytes(expected.size())) == expected);
+}
+
+TORNADO_GEN_TEST(https_plaintext_client_is_dropped, HTTPSFixture) {
+  // Tornado's SSLTest.test_non_ssl_request: logged, closed, and the server goes on serving.
+  tornado::testing::ExpectLog expect(log::gen_log(), "SSL Error", true);
+  auto s = co_await connect();
+  co_await s->write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  std::string got;
+  try {
+    got = co_await s->read_until_close();
+  } catch (const iostream::StreamClosedError&) {
+  }
+  BOOST_TEST(got.find("HTTP/1.1 200") == std::string::npos);
+  auto out = co_await run_command("curl -s --max-time 5 --cacert " + data_file("ca.crt") + " 'https://localhost:" +
+                                  std::to_string(port) + "/again' 2>&1");
+  BOOST_TEST(out == "Hello 127.0.0.1 https /again");
 }
