@@ -231,7 +231,10 @@ IOLoop& IOLoop::current() { return *current(true); }
 
 IOLoop* IOLoop::current(bool instance) {
   if (!tls_current && instance) {
-    tls_owned = std::make_unique<IOLoop>(true);
+    // Reuse the loop made earlier for this thread (clear_current() since) rather than replace
+    // it: replacing would destroy a loop that callers may still hold references to.
+    if (tls_owned && !tls_owned->closed()) tls_owned->make_current();
+    else tls_owned = std::make_unique<IOLoop>(true);
   }
   return tls_current;
 }

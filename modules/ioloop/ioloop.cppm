@@ -88,8 +88,9 @@ class IOLoop final : private tornado::detail::Scheduler {
   IOLoop(const IOLoop&) = delete;
   IOLoop& operator=(const IOLoop&) = delete;
 
-  /// The calling thread's current loop; creates one (owned by the thread) if there is none.
-  /// Mirrors IOLoop.current().
+  /// The calling thread's current loop. If there is none, the thread's own loop is made current:
+  /// the one an earlier call made for this thread (kept until the thread exits), or a new one if
+  /// there was none or it was closed (a closed one is destroyed then). Mirrors IOLoop.current().
   static IOLoop& current();
   /// The calling thread's current loop, or null if there is none and `instance` is false.
   /// Mirrors IOLoop.current(instance=False).

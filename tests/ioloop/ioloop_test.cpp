@@ -1453,6 +1453,25 @@ BOOST_AUTO_TEST_CASE(test_current_per_thread) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(test_current_after_clear_current) {
+  // On a fresh thread: after clear_current(), current() makes the thread's own loop current
+  // again rather than replacing (destroying) it under references still held; once that loop is
+  // closed, a new one is made.
+  bool same = false, replaced_when_closed = false, none_after_clear = false;
+  std::thread([&] {
+    IOLoop& first = IOLoop::current();
+    IOLoop::clear_current();
+    none_after_clear = IOLoop::current(false) == nullptr;
+    IOLoop& again = IOLoop::current();
+    same = &again == &first && first.run_sync([] { return 3; }) == 3;
+    first.close();
+    replaced_when_closed = !IOLoop::current().closed();
+  }).join();
+  BOOST_TEST(none_after_clear);
+  BOOST_TEST(same);
+  BOOST_TEST(replaced_when_closed);
+}
+
 BOOST_AUTO_TEST_CASE(test_run_in_executor_completes_on_loop_thread) {
   // run_in_executor's future completes on the loop's thread, whichever thread ran the work.
   auto main_id = std::this_thread::get_id();
