@@ -3,9 +3,12 @@ module;
 #include <boost/asio/thread_pool.hpp>
 
 #include <coroutine>
+#include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <utility>
 module tornado.concurrent;
@@ -17,6 +20,58 @@ namespace tornado {
 namespace detail {
 
 namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TORNADO_RECYCLE_STATES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TORNADO_RECYCLE_STATES 0
+#endif
+#endif
+#ifndef TORNADO_RECYCLE_STATES
+#define TORNADO_RECYCLE_STATES 1  // off under AddressSanitizer, which must see every free
+#endif
+
+// Freed future states, kept per thread by size for the next state of that size: a future is
+// created and dropped for nearly every asynchronous step, and malloc's own fast path costs
+// several times this one. Blocks are plain ::operator new memory, so one freed on another thread
+// simply joins that thread's cache. Trivially destructible, so that it stays usable while other
+// thread_local objects are destroyed; BlockCacheDrain empties it when the thread ends.
+struct BlockCache {
+  static constexpr std::size_t kGranule = 16;
+  static constexpr std::size_t kClasses = 16;  // sizes up to 256 bytes
+  static constexpr std::uint32_t kMaxPerClass = 64;
+  struct Node {
+    Node* next;
+  };
+  Node* head[kClasses];
+  std::uint32_t count[kClasses];
+  bool draining;
+
+  static std::size_t size_class(std::size_t size) noexcept { return (size + kGranule - 1) / kGranule - 1; }
+  static std::size_t block_size(std::size_t size) noexcept {
+    return size <= kGranule * kClasses ? (size_class(size) + 1) * kGranule : size;
+  }
+  void drain() noexcept {
+    draining = true;
+    for (std::size_t c = 0; c < kClasses; ++c) {
+      while (Node* n = head[c]) {
+        head[c] = n->next;
+        ::operator delete(static_cast<void*>(n), (c + 1) * kGranule);
+      }
+      count[c] = 0;
+    }
+  }
+};
+constinit thread_local BlockCache tls_blocks{};
+
+struct BlockCacheDrain {
+  bool armed = false;
+  ~BlockCacheDrain() {
+    if (armed) tls_blocks.drain();
+  }
+};
+thread_local BlockCacheDrain tls_blocks_drain;
 thread_local Scheduler* tls_scheduler = nullptr;
 
 // Resumes a coroutine when run; destroys it if dropped unrun (its loop closed first), so that a
@@ -55,6 +110,37 @@ class CallbackTask {
   StateBase::DoneCallback cb_;
 };
 }  // namespace
+
+void* StateBase::operator new(std::size_t size) {
+#if TORNADO_RECYCLE_STATES
+  BlockCache& cache = tls_blocks;
+  if (size <= BlockCache::kGranule * BlockCache::kClasses) {
+    std::size_t c = BlockCache::size_class(size);
+    if (BlockCache::Node* n = cache.head[c]) {
+      cache.head[c] = n->next;
+      --cache.count[c];
+      return n;
+    }
+  }
+#endif
+  return ::operator new(BlockCache::block_size(size));
+}
+
+void StateBase::operator delete(void* p, std::size_t size) noexcept {
+#if TORNADO_RECYCLE_STATES
+  BlockCache& cache = tls_blocks;
+  if (size <= BlockCache::kGranule * BlockCache::kClasses && !cache.draining) {
+    std::size_t c = BlockCache::size_class(size);
+    if (cache.count[c] < BlockCache::kMaxPerClass) {
+      if (cache.count[c] == 0) tls_blocks_drain.armed = true;  // registers the drain at thread exit
+      cache.head[c] = ::new (p) BlockCache::Node{cache.head[c]};
+      ++cache.count[c];
+      return;
+    }
+  }
+#endif
+  ::operator delete(p, BlockCache::block_size(size));
+}
 
 Scheduler* current_scheduler() noexcept { return tls_scheduler; }
 Scheduler* set_current_scheduler(Scheduler* s) noexcept { return std::exchange(tls_scheduler, s); }

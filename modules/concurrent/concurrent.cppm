@@ -70,22 +70,29 @@ class StateBase {
   StateBase(const StateBase&) = delete;
   StateBase& operator=(const StateBase&) = delete;
 
-  void add_ref() noexcept { ++refs_; }
-  void release() noexcept {
+  /// States are many and short-lived (one per future, one per coroutine call): their memory is
+  /// recycled through a small per-thread cache rather than returned to malloc each time.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p, std::size_t size) noexcept;
+
+  // The small members are declared inline: in a named module, a member defined in its class is
+  // not implicitly inline, and Clang does not inline a non-inline one into importers.
+  inline void add_ref() noexcept { ++refs_; }
+  inline void release() noexcept {
     if (--refs_ == 0) destroy();
   }
-  std::uint32_t refs() const noexcept { return refs_; }
+  inline std::uint32_t refs() const noexcept { return refs_; }
 
-  bool done() const noexcept { return status_ != Status::pending; }
-  Status status() const noexcept { return status_; }
-  bool cancelled() const noexcept { return status_ == Status::cancelled; }
+  inline bool done() const noexcept { return status_ != Status::pending; }
+  inline Status status() const noexcept { return status_; }
+  inline bool cancelled() const noexcept { return status_ == Status::cancelled; }
 
   /// The stored exception (CancelledError for a cancelled future), marking it retrieved.
-  std::exception_ptr exception_ptr() noexcept {
+  inline std::exception_ptr exception_ptr() noexcept {
     retrieved_ = true;
     return exception_;
   }
-  void mark_retrieved() noexcept { retrieved_ = true; }
+  inline void mark_retrieved() noexcept { retrieved_ = true; }
 
   /// Completes with an exception. @returns false (and does nothing) if already done.
   bool try_set_exception(std::exception_ptr e) noexcept;
@@ -107,7 +114,7 @@ class StateBase {
     std::coroutine_handle<> handle;
     DoneCallback callback;
   };
-  void destroy() noexcept { delete this; }
+  inline void destroy() noexcept { delete this; }
   void schedule_waiter(Waiter& w) noexcept;
 
   std::uint32_t refs_ = 1;
@@ -211,7 +218,7 @@ class FutureAwaiter {
     }
   }
   T await_resume() {
-    throw_if_not_result(*s_);
+    if (s_->status() != StateBase::Status::result) throw_if_not_result(*s_);
     if constexpr (!std::is_void_v<T>) {
       // Move the value out when nobody else can see it (or it cannot be copied). An awaiter made
       // from an rvalue holds the one reference left then (or, resumed, the resuming task does);

@@ -54,14 +54,23 @@ class UniqueFunction<R(Args...)> {
   static constexpr std::size_t kInline = 3 * sizeof(void*);
   struct VTable {
     R (*call)(void*, Args&&...);
-    void (*move)(void* dst, void* src) noexcept;  // move-construct dst from src, destroy src
-    void (*destroy)(void*) noexcept;
+    void (*move)(void* dst, void* src) noexcept;  // construct dst from src, destroy src (null: memcpy)
+    void (*destroy)(void*) noexcept;               // null: nothing to destroy
   };
 
   template <class F>
   static constexpr bool stored_inline = sizeof(F) <= kInline &&
                                         alignof(F) <= alignof(std::max_align_t) &&
                                         std::is_nothrow_move_constructible_v<F>;
+
+  // Callbacks move several times on their way to the loop, so moves avoid the indirect call when
+  // they can: a callable kept on the heap (the storage holds its pointer) or a trivially copyable
+  // one (a lambda capturing pointers, references, numbers) is moved by copying the storage, and
+  // its vtable's `move` is null. A trivially destructible one has a null `destroy`.
+  template <class F>
+  static constexpr bool relocated_by_copy = !stored_inline<F> || std::is_trivially_copyable_v<F>;
+  template <class F>
+  static constexpr bool destroyed_trivially = stored_inline<F> && std::is_trivially_destructible_v<F>;
 
   template <class F>
   static F* as(void* p) noexcept {
@@ -76,7 +85,7 @@ class UniqueFunction<R(Args...)> {
         if constexpr (std::is_void_v<R>) (void)(*as<F>(p))(std::forward<Args>(args)...);
         else return (*as<F>(p))(std::forward<Args>(args)...);
       },
-      [](void* dst, void* src) noexcept {
+      relocated_by_copy<F> ? nullptr : +[](void* dst, void* src) noexcept {
         if constexpr (stored_inline<F>) {
           F* s = as<F>(src);
           ::new (dst) F(std::move(*s));
@@ -85,10 +94,16 @@ class UniqueFunction<R(Args...)> {
           *static_cast<F**>(dst) = *static_cast<F**>(src);
         }
       },
-      [](void* p) noexcept {
+      destroyed_trivially<F> ? nullptr : +[](void* p) noexcept {
         if constexpr (stored_inline<F>) as<F>(p)->~F();
         else delete as<F>(p);
       }};
+
+  // Moves the callable in `src` (described by `vt`) into `dst`; `src` is left without one.
+  static void relocate(const VTable* vt, void* dst, void* src) noexcept {
+    if (vt->move) vt->move(dst, src);
+    else std::memcpy(dst, src, kInline);
+  }
 
  public:
   UniqueFunction() noexcept = default;
@@ -108,7 +123,7 @@ class UniqueFunction<R(Args...)> {
 
   UniqueFunction(UniqueFunction&& o) noexcept : vt_(o.vt_) {
     if (vt_) {
-      vt_->move(storage_, o.storage_);
+      relocate(vt_, storage_, o.storage_);
       o.vt_ = nullptr;
     }
   }
@@ -116,7 +131,7 @@ class UniqueFunction<R(Args...)> {
     if (this != &o) {
       reset();
       if (o.vt_) {
-        o.vt_->move(storage_, o.storage_);
+        relocate(o.vt_, storage_, o.storage_);
         vt_ = o.vt_;
         o.vt_ = nullptr;
       }
@@ -140,7 +155,7 @@ class UniqueFunction<R(Args...)> {
     if (vt_) {
       const VTable* vt = vt_;
       vt_ = nullptr;
-      vt->destroy(storage_);
+      if (vt->destroy) vt->destroy(storage_);
     }
   }
 
