@@ -73,6 +73,29 @@ auto logged(F&& f) -> decltype(f()) {
   }
 }
 
+// Tells a delegate its message will not complete; what it throws is logged, not passed on.
+void notify_connection_close(HTTPMessageDelegate& delegate) noexcept {
+  try {
+    delegate.on_connection_close();
+  } catch (...) {
+    log::app_log().log_exception(log::Level::ERROR, std::current_exception(), "Uncaught exception");
+  }
+}
+
+// Appends `chunk` to `data` as body bytes: framed as one chunk (RFC 9112 7.1) when chunking.
+void append_body(std::string& data, std::string_view chunk, bool chunking) {
+  if (!chunking) {
+    data += chunk;
+    return;
+  }
+  char hex[20];
+  auto [end, ec] = std::to_chars(hex, hex + sizeof hex, chunk.size(), 16);
+  data.append(hex, end);
+  data += "\r\n";
+  data += chunk;
+  data += "\r\n";
+}
+
 // Beast's parser, collecting the start line and headers into Tornado's types and handing out the
 // body in pieces of at most `room` bytes (the caller delivers each to data_received).
 template <bool isRequest>
@@ -262,6 +285,8 @@ struct HTTP1Connection::Impl {
   void clear_callbacks(HTTP1Connection& self);
   void finish_request(HTTP1Connection& self);
   Future<void> write_data(HTTP1Connection& self, std::string data);
+  // Counts body bytes against Content-Length. @throws HTTPOutputError past it (and closes).
+  void count_output(HTTP1Connection& self, std::size_t n);
 };
 
 HTTP1Connection::HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, bool is_client,
@@ -541,13 +566,7 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
   } catch (const MessageError& e) {
     failure = e;
   } catch (...) {
-    if (need_delegate_close) {
-      try {
-        delegate.on_connection_close();
-      } catch (...) {
-        log::app_log().log_exception(log::Level::ERROR, std::current_exception(), "Uncaught exception");
-      }
-    }
+    if (need_delegate_close) notify_connection_close(delegate);
     clear_callbacks(self);
     throw;
   }
@@ -564,13 +583,7 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
     }
     self.close();
   }
-  if (need_delegate_close) {
-    try {
-      delegate.on_connection_close();
-    } catch (...) {
-      log::app_log().log_exception(log::Level::ERROR, std::current_exception(), "Uncaught exception");
-    }
-  }
+  if (need_delegate_close) notify_connection_close(delegate);
   clear_callbacks(self);
   co_return !failure;
 }
@@ -654,48 +667,30 @@ Future<void> HTTP1Connection::write_headers(const httputil::StartLine& start_lin
   for (const auto& f : extra.fields()) append(f.name, f.value);
   data += "\r\n";
   if (!chunk.empty()) {
-    if (m.expected_content_remaining) {
-      *m.expected_content_remaining -= static_cast<std::int64_t>(chunk.size());
-      if (*m.expected_content_remaining < 0) {
-        if (stream_) stream_->close();
-        throw httputil::HTTPOutputError("Tried to write more data than Content-Length");
-      }
-    }
-    if (m.chunking_output) {
-      char hex[20];
-      auto [end, ec] = std::to_chars(hex, hex + sizeof hex, chunk.size(), 16);
-      data.append(hex, end);
-      data += "\r\n";
-      data += chunk;
-      data += "\r\n";
-    } else {
-      data += chunk;
-    }
+    m.count_output(*this, chunk.size());
+    append_body(data, chunk, m.chunking_output);
   }
   return m.write_data(*this, std::move(data));
 }
 
 Future<void> HTTP1Connection::write(std::string_view chunk) {
   Impl& m = *impl_;
-  if (m.expected_content_remaining) {
-    *m.expected_content_remaining -= static_cast<std::int64_t>(chunk.size());
-    if (*m.expected_content_remaining < 0) {
-      if (stream_) stream_->close();
-      throw httputil::HTTPOutputError("Tried to write more data than Content-Length");
-    }
-  }
-  if (m.chunking_output && !chunk.empty()) {
-    std::string data;
+  m.count_output(*this, chunk.size());
+  std::string data;
+  if (!chunk.empty()) {
     data.reserve(chunk.size() + 24);
-    char hex[20];
-    auto [end, ec] = std::to_chars(hex, hex + sizeof hex, chunk.size(), 16);
-    data.append(hex, end);
-    data += "\r\n";
-    data += chunk;
-    data += "\r\n";
-    return m.write_data(*this, std::move(data));
+    append_body(data, chunk, m.chunking_output);
   }
-  return m.write_data(*this, std::string(chunk));
+  return m.write_data(*this, std::move(data));
+}
+
+void HTTP1Connection::Impl::count_output(HTTP1Connection& self, std::size_t n) {
+  if (!expected_content_remaining) return;
+  *expected_content_remaining -= static_cast<std::int64_t>(n);
+  if (*expected_content_remaining < 0) {
+    if (self.stream_) self.stream_->close();
+    throw httputil::HTTPOutputError("Tried to write more data than Content-Length");
+  }
 }
 
 void HTTP1Connection::finish() {

@@ -47,6 +47,16 @@ std::exception_ptr errno_error(int e, const char* what) {
 }
 
 void mark_retrieved(const auto& future) { future.state()->mark_retrieved(); }
+
+// Fills `iov` (kMaxIov entries) from the write hook's buffers. @returns how many it used.
+std::size_t to_iovecs(const ConstBuffer* buffers, std::size_t count, iovec* iov) {
+  count = std::min(count, kMaxIov);
+  for (std::size_t i = 0; i < count; ++i) {
+    iov[i].iov_base = const_cast<char*>(buffers[i].data);
+    iov[i].iov_len = buffers[i].size;
+  }
+  return count;
+}
 }  // namespace
 
 // The read buffer: [begin, end) holds unread data inside a block of `cap` bytes. Grows by
@@ -689,12 +699,8 @@ std::optional<std::size_t> IOStream::read_from_fd(char* buf, std::size_t size) {
 }
 
 std::size_t IOStream::write_to_fd(const ConstBuffer* buffers, std::size_t count) {
-  iovec iov[64];
-  count = std::min<std::size_t>(count, 64);
-  for (std::size_t i = 0; i < count; ++i) {
-    iov[i].iov_base = const_cast<char*>(buffers[i].data);
-    iov[i].iov_len = buffers[i].size;
-  }
+  iovec iov[kMaxIov];
+  count = to_iovecs(buffers, count, iov);
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = count;
@@ -815,12 +821,8 @@ std::optional<std::size_t> PipeIOStream::read_from_fd(char* buf, std::size_t siz
 }
 
 std::size_t PipeIOStream::write_to_fd(const ConstBuffer* buffers, std::size_t count) {
-  iovec iov[64];
-  count = std::min<std::size_t>(count, 64);
-  for (std::size_t i = 0; i < count; ++i) {
-    iov[i].iov_base = const_cast<char*>(buffers[i].data);
-    iov[i].iov_len = buffers[i].size;
-  }
+  iovec iov[kMaxIov];
+  count = to_iovecs(buffers, count, iov);
   for (;;) {
     ssize_t n = ::writev(fd_, iov, static_cast<int>(count));
     if (n >= 0) return static_cast<std::size_t>(n);
