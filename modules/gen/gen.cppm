@@ -189,7 +189,8 @@ Future<std::tuple<multi_element_t<T>...>> multi_tuple(Future<T>... children) {
 /// exceptions in yield list") unless it is of one of the `Quiet...` exception types (or is a
 /// cancellation). Cancelling the result does not cancel the children. The same future may appear
 /// more than once. Children's values are moved out when nothing else holds them (or they cannot
-/// be copied), so move-only types work.
+/// be copied), so move-only types work. A child abandoned while pending (every other handle to it
+/// dropped: nothing can complete it) cancels the result.
 ///
 /// Example: `std::vector<int> r = co_await gen::multi<MyError>(std::move(futures));`
 /// Mirrors tornado.gen.multi(children, quiet_exceptions) for a list.
@@ -200,7 +201,8 @@ auto multi(std::vector<Future<T>> children) {
 }
 
 /// multi over a braced list of futures of one type: `co_await gen::multi({f(1), f(2)})`.
-/// The list's futures stay alive until the returned future completes.
+/// The futures are copied out of the list, whose own copies live to the end of the full
+/// expression (across the `co_await` in the example).
 template <class... Quiet, class T>
 auto multi(std::initializer_list<Future<T>> children) {
   return multi<Quiet...>(std::vector<Future<T>>(children));
