@@ -94,14 +94,18 @@ std::string xhtml_unescape(std::string_view value) {
       std::uint32_t cp = 0;
       bool hex = body[0] == 'x' || body[0] == 'X';
       std::string_view digits = hex ? body.substr(1) : body;
-      ok = !digits.empty() && digits.size() <= 8;
+      ok = !digits.empty();
       for (char d : digits) {
         int v = hex ? hex_value(d) : (d >= '0' && d <= '9' ? d - '0' : -1);
         if (v < 0) {
           ok = false;
           break;
         }
+        // Leading zeros are fine (Python's int() reads them); past U+10FFFF chr() fails in
+        // Tornado and the reference is kept, so stop counting there instead of overflowing.
         cp = cp * (hex ? 16 : 10) + static_cast<std::uint32_t>(v);
+        if (cp > 0x10FFFF) ok = false;
+        if (!ok) break;
       }
       if (ok) append_utf8(out, cp);
     } else {
@@ -163,6 +167,8 @@ std::string url_unescape(std::string_view value, bool plus) {
 std::vector<std::pair<std::string, std::string>> parse_qsl(std::string_view qs, bool keep_blank_values,
                                                            bool strict_parsing) {
   std::vector<std::pair<std::string, std::string>> out;
+  // Python's parse_qsl: an empty query string has no pairs, even with strict_parsing.
+  if (qs.empty()) return out;
   std::size_t pos = 0;
   while (pos <= qs.size()) {
     std::size_t amp = qs.find('&', pos);
@@ -226,7 +232,8 @@ std::string squeeze(std::string_view value) {
   std::string out;
   bool space = false;
   for (char c : value) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+    // Tornado's pattern is [\x00-\x20]+: every control character counts, not only whitespace.
+    if (static_cast<unsigned char>(c) <= 0x20) {
       space = !out.empty();
     } else {
       if (space) out += ' ';

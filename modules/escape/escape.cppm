@@ -52,7 +52,8 @@ std::string json_encode(const boost::json::value& value);
 /// Mirrors tornado.escape.json_decode.
 boost::json::value json_decode(std::string_view value);
 
-/// Replaces every run of whitespace with one space and trims the ends.
+/// Replaces every run of whitespace and control characters (bytes 0x00 to 0x20) with one space
+/// and trims the ends.
 /// Mirrors tornado.escape.squeeze.
 std::string squeeze(std::string_view value);
 

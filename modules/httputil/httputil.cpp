@@ -1,6 +1,7 @@
 module;
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -11,6 +12,8 @@ module;
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 module tornado.httputil;
@@ -161,36 +164,48 @@ std::vector<std::string_view> HTTPHeaders::get_list(std::string_view name) const
 }
 
 std::vector<std::pair<std::string_view, std::string_view>> HTTPHeaders::get_all() const {
+  // Group by name with a hash map: a peer can send thousands of distinct names, and comparing
+  // each with all before it would be quadratic. Names are stored normalized, so equal is equal.
+  std::unordered_map<std::string_view, std::size_t> group_of;
+  std::vector<std::vector<const Field*>> groups;
+  for (const auto& f : fields_) {
+    auto [it, inserted] = group_of.try_emplace(f.name, groups.size());
+    if (inserted) groups.emplace_back();
+    groups[it->second].push_back(&f);
+  }
   std::vector<std::pair<std::string_view, std::string_view>> out;
   out.reserve(fields_.size());
-  for (std::size_t i = 0; i < fields_.size(); ++i) {
-    const auto& name = fields_[i].name;
-    bool seen = false;
-    for (std::size_t j = 0; j < i && !seen; ++j) seen = fields_[j].name == name;
-    if (seen) continue;
-    for (std::size_t j = i; j < fields_.size(); ++j) {
-      if (fields_[j].name == name) out.emplace_back(fields_[j].name, fields_[j].value);
-    }
+  for (const auto& g : groups) {
+    for (const Field* f : g) out.emplace_back(f->name, f->value);
   }
   return out;
 }
 
 std::vector<std::string_view> HTTPHeaders::keys() const {
+  std::unordered_set<std::string_view> seen;
   std::vector<std::string_view> out;
   for (const auto& f : fields_) {
-    if (std::find(out.begin(), out.end(), std::string_view(f.name)) == out.end()) out.push_back(f.name);
+    if (seen.insert(f.name).second) out.push_back(f.name);
   }
   return out;
 }
 
 std::size_t HTTPHeaders::size() const noexcept {
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < fields_.size(); ++i) {
-    bool seen = false;
-    for (std::size_t j = 0; j < i && !seen; ++j) seen = fields_[j].name == fields_[i].name;
-    if (!seen) ++n;
+  // Counting distinct names needs a set; if it cannot be allocated, fall back to the slow way
+  // rather than break noexcept.
+  try {
+    std::unordered_set<std::string_view> seen;
+    for (const auto& f : fields_) seen.insert(f.name);
+    return seen.size();
+  } catch (...) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+      bool dup = false;
+      for (std::size_t j = 0; j < i && !dup; ++j) dup = fields_[j].name == fields_[i].name;
+      if (!dup) ++n;
+    }
+    return n;
   }
-  return n;
 }
 
 void HTTPHeaders::parse_line(std::string_view line) {
@@ -241,7 +256,15 @@ std::string HTTPHeaders::to_string() const {
   return out;
 }
 
-bool operator==(const HTTPHeaders& a, const HTTPHeaders& b) { return a.get_all() == b.get_all(); }
+bool operator==(const HTTPHeaders& a, const HTTPHeaders& b) {
+  // As Tornado's (a Mapping): the same names with the same values, in any order of names.
+  auto names = a.keys();
+  if (names.size() != b.size()) return false;
+  for (auto name : names) {
+    if (a.get_list(name) != b.get_list(name)) return false;
+  }
+  return true;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Start lines
@@ -419,7 +442,9 @@ std::string format_timestamp(double timestamp) {
   static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  std::time_t t = static_cast<std::time_t>(timestamp);
+  // Python's gmtime rounds toward minus infinity (-0.5 is 23:59:59 the day before), a cast
+  // would round toward zero.
+  std::time_t t = static_cast<std::time_t>(std::floor(timestamp));
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[40];
@@ -618,10 +643,11 @@ std::string encode_header(std::string_view key, const std::map<std::string, std:
 }
 
 std::optional<ByteRange> parse_request_range(std::string_view range_header) {
+  // Python's str.partition: with no "=", the whole header is the unit and the value is empty.
   auto eq = range_header.find('=');
   auto unit = trim(range_header.substr(0, eq));
-  if (unit != "bytes" || eq == std::string_view::npos) return std::nullopt;
-  auto value = trim(range_header.substr(eq + 1));
+  if (unit != "bytes") return std::nullopt;
+  auto value = eq == std::string_view::npos ? std::string_view{} : trim(range_header.substr(eq + 1));
   auto dash = value.find('-');
   auto start_s = trim(value.substr(0, dash));
   auto end_s = dash == std::string_view::npos ? std::string_view{} : trim(value.substr(dash + 1));

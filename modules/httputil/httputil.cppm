@@ -91,6 +91,8 @@ class HTTPHeaders {
   /// "Name: value\n" for each pair of get_all(). Mirrors str(headers).
   std::string to_string() const;
 
+  /// Equal when both have the same names, in any order, each with the same values in the same
+  /// order. Mirrors HTTPHeaders.__eq__ (a Mapping compares as a dict).
   friend bool operator==(const HTTPHeaders& a, const HTTPHeaders& b);
 
  private:
