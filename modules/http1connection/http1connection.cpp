@@ -395,6 +395,9 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
     // --- Start line and headers ---------------------------------------------------------------
     {
       Deadline header_deadline(*stream, self.params_.header_timeout);
+      // Beast applies header_limit to the start line and to the fields separately, so a message
+      // could carry nearly twice max_header_size; we count the whole head ourselves.
+      std::size_t header_bytes = 0;
       for (;;) {
         auto buf = stream->read_buffer();
         if (!parser.got_some()) {
@@ -410,7 +413,11 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
           beast::error_code ec;
           std::size_t n = parser.put(boost::asio::const_buffer(buf.data(), buf.size()), ec);
           stream->consume(n);
+          header_bytes += n;
+          if (header_bytes > self.params_.max_header_size) throw MessageError{isRequest ? 431 : 0, "header too large"};
           if (parser.is_header_done()) break;
+          parser.header_limit(static_cast<std::uint32_t>(
+              std::min<std::size_t>(self.params_.max_header_size - header_bytes, UINT32_MAX)));
           if (ec && ec != bhttp::error::need_more) {
             if (ec == bhttp::error::header_limit) throw MessageError{431, "header too large"};
             if (parser.error) throw *parser.error;
@@ -487,7 +494,10 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
       throw MessageError{isRequest ? 413 : 0, "Content-Length too long"};
     if (!parser.is_done()) {
       Deadline body_deadline(*stream, body_timeout);
-      parser.eager(true);
+      // Not eager: each put() parses one piece (a chunk header, or body bytes of one chunk, at
+      // most `room` of them). Tornado hands chunk boundaries to data_received; and an eager
+      // parser given more body than `room` would call on_body again and again, taking nothing.
+      parser.eager(false);
       for (;;) {
         auto buf = stream->read_buffer();
         bool need_more = buf.empty();
