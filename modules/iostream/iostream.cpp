@@ -123,8 +123,7 @@ BaseIOStream::BaseIOStream(std::size_t max_buffer_size, std::size_t read_chunk_s
       read_chunk_size_(std::min(read_chunk_size ? read_chunk_size : kDefaultChunk, max_buffer_size_ / 2)),
       max_write_buffer_size_(max_write_buffer_size),
       rbuf_(std::make_unique<ReadBuffer>()),
-      wbuf_(std::make_unique<std::deque<WriteChunk>>()),
-      self_token_(std::make_shared<BaseIOStream*>(this)) {
+      wbuf_(std::make_unique<std::deque<WriteChunk>>()) {
   if (read_chunk_size_ == 0) read_chunk_size_ = 1;
 }
 
@@ -267,7 +266,18 @@ Future<std::string> BaseIOStream::read_until_close() {
   }
   read_kind_ = ReadKind::until_close;
   read_max_bytes_ = 0;
-  run_inline_read();
+  try {
+    try_inline_read();
+  } catch (...) {
+    // Closing the stream completed the read with what was buffered, as if the peer had closed;
+    // but Tornado raises an error of the inline read from read_until_close itself, so report it
+    // (through the future, as every read here does) rather than pass the data off as complete.
+    close(std::current_exception());
+    Future<std::string> failed;
+    failed.set_exception(StreamClosedError(error_ ? error_ : std::current_exception()));
+    mark_retrieved(failed);
+    return failed;
+  }
   return f;
 }
 
@@ -485,7 +495,7 @@ Future<void> BaseIOStream::enqueue_write(WriteChunk chunk, std::size_t size) {
   write_futures_.emplace_back(total_write_index_, future);
   if (!connecting_) {
     handle_write();
-    if (writing()) add_io_state(IOLoop::WRITE);
+    if (wants_write()) add_io_state(IOLoop::WRITE);
     maybe_add_error_listener();
   }
   return future;
@@ -576,23 +586,33 @@ void BaseIOStream::handle_events(int fd, std::uint32_t events) {
   try {
     if (connecting_) handle_connect();
     if (closed_) return;
-    if (events & IOLoop::READ) handle_read();
+    // An error or a hang-up is no event of its own in Tornado 6: asyncio reports the descriptor
+    // readable and writable, so whichever side is waiting reads or writes, and meets what the
+    // kernel (or OpenSSL) still buffers first, then the end of the stream or the error, which
+    // closes the stream. Closing at once, as Tornado 5 did, would drop that data: the rest of a
+    // pipe whose writer exited, a request from a TLS 1.3 client whose close became a reset.
+    const bool error_or_hangup = (events & IOLoop::ERROR) != 0;
+    std::uint32_t ready = events;
+    if (error_or_hangup && state_) ready |= *state_ & (IOLoop::READ | IOLoop::WRITE);
+    if (ready & IOLoop::READ) handle_read();
     if (closed_) return;
-    if (events & IOLoop::WRITE) handle_write();
+    if (ready & IOLoop::WRITE) handle_write();
     if (closed_) return;
-    if (events & IOLoop::ERROR) {
-      error_ = get_fd_error();
-      // Close on the next iteration, so that data delivered in the same poll is still read.
-      io_loop_->add_callback([token = std::weak_ptr<BaseIOStream*>(self_token_)] {
-        if (auto p = token.lock()) (*p)->close();
-      });
-      return;
-    }
     std::uint32_t state = IOLoop::ERROR;
     if (reading()) state |= IOLoop::READ;
-    if (writing()) state |= IOLoop::WRITE;
+    if (wants_write()) state |= IOLoop::WRITE;
     // Idle: listen for reads too, to notice the peer closing.
     if (state == IOLoop::ERROR && current_size() == 0) state |= IOLoop::READ;
+    if (error_or_hangup && state == IOLoop::ERROR) {
+      // Nothing is wanted from a descriptor the poller will report on every poll (errors and
+      // hang-ups cannot be masked): stop watching it, as asyncio's remove_reader does. The next
+      // read or write registers it again, and then meets the data, the end or the error at once.
+      if (state_) {
+        io_loop_->remove_handler(fileno());
+        state_.reset();
+      }
+      return;
+    }
     if (state_ && state != *state_) {
       state_ = state;
       io_loop_->update_handler(fileno(), state);
@@ -749,10 +769,9 @@ Future<void> IOStream::connect(const netutil::SocketAddress& address) {
     rc = ::connect(fd_, static_cast<const sockaddr*>(address.data()), address.size());
   } while (rc < 0 && errno == EINTR);
   if (rc < 0 && errno != EINPROGRESS && errno != EWOULDBLOCK && errno != EAGAIN) {
-    // Refused at once (a Unix socket with no listener, a bad address): fail through the future.
-    int e = errno;
-    log::gen_log().warning("Connect error on fd {}: {}", fd_, std::strerror(e));
-    close(errno_error(e, "connect"));
+    // Refused at once (a Unix socket with no listener, a bad address): fail through the future,
+    // which reports it; Tornado logs "Connect error" only when there is no future to fail.
+    close(errno_error(errno, "connect"));
     return f;
   }
   add_io_state(IOLoop::WRITE);
@@ -815,8 +834,19 @@ std::optional<std::size_t> PipeIOStream::read_from_fd(char* buf, std::size_t siz
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
-    // A pipe read end whose writer vanished in an odd way; treat EBADF and friends as errors.
+    // EBADF (the write end, read when its reader went away) closes quietly: see is_connreset.
     throw std::system_error(errno, std::generic_category(), "read");
+  }
+}
+
+bool PipeIOStream::is_connreset(const std::exception_ptr& e) const {
+  if (BaseIOStream::is_connreset(e)) return true;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::system_error& se) {
+    return se.code().category() == std::generic_category() && se.code().value() == EBADF;
+  } catch (...) {
+    return false;
   }
 }
 

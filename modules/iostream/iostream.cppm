@@ -156,7 +156,9 @@ class BaseIOStream {
   /// Writes from `count` buffers (vectored). @returns bytes written (0: would block).
   /// @throws std::system_error on error. Mirrors BaseIOStream.write_to_fd.
   virtual std::size_t write_to_fd(const ConstBuffer* buffers, std::size_t count) = 0;
-  /// The pending error of the descriptor (SO_ERROR), or null. Mirrors get_fd_error.
+  /// The pending error of the descriptor (SO_ERROR), or null; reading it clears it. The stream
+  /// itself does not call it: as in Tornado 6, errors are found by the reads and writes that the
+  /// poller's error or hang-up report wakes. Mirrors get_fd_error.
   virtual std::exception_ptr get_fd_error() { return nullptr; }
   /// Whether `e` is a connection reset (closed quietly, without a warning). Mirrors _is_connreset.
   virtual bool is_connreset(const std::exception_ptr& e) const;
@@ -167,6 +169,10 @@ class BaseIOStream {
   virtual void handle_read();
   /// Writes queued data and completes write futures. Mirrors _handle_write.
   virtual void handle_write();
+  /// Whether to watch for writability: writing() here. SSLIOStream narrows it during its
+  /// handshake to what the handshake needs, so that data queued meanwhile does not wake the stream
+  /// on every poll while the handshake waits to read (Tornado spins there).
+  virtual bool wants_write() const noexcept { return writing(); }
   /// Adds READ and/or WRITE to the events watched. Mirrors _add_io_state.
   void add_io_state(std::uint32_t events);
   /// The events watched, or nullopt before the first registration.
@@ -237,8 +243,6 @@ class BaseIOStream {
   util::Callback close_callback_;
   std::optional<std::uint32_t> state_;
   bool closed_ = false;
-  // Scheduled callbacks hold a weak reference to this, so a destroyed stream ignores them.
-  std::shared_ptr<BaseIOStream*> self_token_;
 };
 
 class SSLIOStream;
@@ -255,8 +259,9 @@ class IOStream : public BaseIOStream {
   /// Connects the (unconnected) socket to `address` without blocking.
   /// @returns a future completing when connected; it fails with StreamClosedError (whose
   /// real_error says why, e.g. ECONNREFUSED) if the connection fails. Reads and writes may be
-  /// queued before it completes. Mirrors IOStream.connect.
-  Future<void> connect(const netutil::SocketAddress& address);
+  /// queued before it completes. Virtual, so that connecting an SSLIOStream through an IOStream&
+  /// still waits for its handshake. Mirrors IOStream.connect.
+  virtual Future<void> connect(const netutil::SocketAddress& address);
 
   int fileno() const noexcept override { return fd_; }
   void set_nodelay(bool value) override;
@@ -295,15 +300,21 @@ class SSLIOStream : public IOStream {
   /// @param socket  a stream socket (owned); connected or not.
   /// @param context  the TLS configuration (server_side must match).
   /// @param server_side  accept (true) or connect (false).
-  /// @param server_hostname  for clients: SNI and the name the certificate must match.
+  /// @param server_hostname  for clients: SNI and the name the certificate must match. A client
+  ///                         whose context checks hostnames needs one (here or in connect): without
+  ///                         it the handshake fails with std::invalid_argument.
   SSLIOStream(int socket, netutil::SSLContext context, bool server_side, std::string server_hostname = {},
               std::size_t max_buffer_size = 0, std::size_t read_chunk_size = 0, std::size_t max_write_buffer_size = 0);
   ~SSLIOStream() override;
 
-  /// Connects, then runs the handshake. @returns a future completing when the handshake did.
+  /// Connects, then runs the handshake. @returns a future completing when the handshake did; it
+  /// fails with the connection's error itself (a std::system_error such as ECONNREFUSED, an
+  /// SSLError, SSLCertVerificationError), not StreamClosedError, as Tornado's does.
   /// @param server_hostname  overrides the one given to the constructor if not empty.
   /// Mirrors SSLIOStream.connect.
-  Future<void> connect(const netutil::SocketAddress& address, std::string server_hostname = {});
+  Future<void> connect(const netutil::SocketAddress& address, std::string server_hostname);
+  /// connect(address, "") : the name given to the constructor is used.
+  Future<void> connect(const netutil::SocketAddress& address) override { return connect(address, std::string()); }
   /// A future that completes when the handshake finished (at once if it has); it fails with the
   /// handshake's error (SSLError, SSLCertVerificationError) or StreamClosedError.
   /// @throws std::logic_error if a wait is already pending. Mirrors SSLIOStream.wait_for_handshake.
@@ -319,6 +330,7 @@ class SSLIOStream : public IOStream {
   bool writing() const noexcept override;
 
  protected:
+  bool wants_write() const noexcept override;
   void close_fd() noexcept override;
   std::optional<std::size_t> read_from_fd(char* buf, std::size_t size) override;
   std::size_t write_to_fd(const ConstBuffer* buffers, std::size_t count) override;
@@ -355,6 +367,9 @@ class PipeIOStream : public BaseIOStream {
   void close_fd() noexcept override;
   std::optional<std::size_t> read_from_fd(char* buf, std::size_t size) override;
   std::size_t write_to_fd(const ConstBuffer* buffers, std::size_t count) override;
+  /// Also EBADF: reading the write end of a pipe whose reader went away (an idle stream with a
+  /// close callback listens for reads) closes it quietly, as Tornado's PipeIOStream does.
+  bool is_connreset(const std::exception_ptr& e) const override;
 
  private:
   int fd_;

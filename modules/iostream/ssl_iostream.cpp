@@ -1,5 +1,6 @@
 // SSLIOStream and IOStream::start_tls, on OpenSSL.
 module;
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -9,6 +10,7 @@ module;
 #include <sys/socket.h>
 
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -51,6 +53,76 @@ std::exception_ptr ssl_error(SSL* ssl) {
 }
 
 bool is_ip_literal(const std::string& host) { return netutil::is_valid_ip(host); }
+
+// A socket BIO that sends with MSG_NOSIGNAL. OpenSSL's own socket BIO uses write(2), so writing to
+// a peer that went away raises SIGPIPE, which kills a program that did not ignore it (Python
+// ignores it at startup, so Tornado never sees it; IOStream sends with MSG_NOSIGNAL too). The
+// descriptor stays owned by the stream: the BIO never closes it.
+namespace socket_bio {
+int fd_of(BIO* b) { return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b))); }
+
+bool should_retry() { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
+
+int bio_write(BIO* b, const char* in, int len) {
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::send(fd_of(b), in, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+  if (n < 0 && should_retry()) BIO_set_retry_write(b);
+  return static_cast<int>(n);
+}
+
+int bio_read(BIO* b, char* out, int len) {
+  if (!out) return 0;
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::recv(fd_of(b), out, static_cast<std::size_t>(len), 0);
+  if (n < 0 && should_retry()) BIO_set_retry_read(b);
+  // What SSL_OP_IGNORE_UNEXPECTED_EOF looks at (through BIO_CTRL_EOF) to tell EOF from an error.
+  if (n == 0 && len > 0) BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+  return static_cast<int>(n);
+}
+
+long bio_ctrl(BIO* b, int cmd, long num, void* ptr) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+    case BIO_CTRL_DUP:
+      return 1;
+    case BIO_CTRL_EOF:
+      return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+    case BIO_C_GET_FD:
+      if (ptr) *static_cast<int*>(ptr) = fd_of(b);
+      return fd_of(b);
+    default:
+      return 0;
+  }
+}
+
+int bio_create(BIO* b) {
+  BIO_set_data(b, reinterpret_cast<void*>(std::intptr_t{-1}));
+  return 1;
+}
+
+BIO_METHOD* method() {
+  // Made once and kept for the life of the process, as OpenSSL's built-in methods are.
+  static BIO_METHOD* const m = [] {
+    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "tornado socket");
+    if (!bm) return bm;
+    BIO_meth_set_write(bm, bio_write);
+    BIO_meth_set_read(bm, bio_read);
+    BIO_meth_set_ctrl(bm, bio_ctrl);
+    BIO_meth_set_create(bm, bio_create);
+    return bm;
+  }();
+  return m;
+}
+
+BIO* make(int fd) {
+  BIO_METHOD* m = method();
+  BIO* b = m ? BIO_new(m) : nullptr;
+  if (!b) return nullptr;
+  BIO_set_data(b, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd)));
+  BIO_set_init(b, 1);
+  return b;
+}
+}  // namespace socket_bio
 }  // namespace
 
 SSLIOStream::SSLIOStream(int socket, netutil::SSLContext context, bool server_side, std::string server_hostname,
@@ -62,7 +134,13 @@ SSLIOStream::SSLIOStream(int socket, netutil::SSLContext context, bool server_si
   SSL* ssl = SSL_new(static_cast<SSL_CTX*>(context_.native_handle()));
   if (!ssl) throw netutil::SSLError("SSL_new: " + drain_openssl_errors());
   ssl_ = ssl;
-  SSL_set_fd(ssl, fd_);
+  BIO* bio = socket_bio::make(fd_);
+  if (!bio) {
+    SSL_free(ssl);
+    ssl_ = nullptr;
+    throw netutil::SSLError("BIO_new: " + drain_openssl_errors());
+  }
+  SSL_set_bio(ssl, bio, bio);  // one BIO for both directions: the SSL takes our one reference
   if (server_side_) {
     SSL_set_accept_state(ssl);
   } else {
@@ -93,6 +171,8 @@ void SSLIOStream::configure_client_hostname() {
 
 bool SSLIOStream::reading() const noexcept { return handshake_reading_ || BaseIOStream::reading(); }
 bool SSLIOStream::writing() const noexcept { return handshake_writing_ || BaseIOStream::writing(); }
+// Until the handshake is done, queued data cannot be sent: only the handshake's own writes count.
+bool SSLIOStream::wants_write() const noexcept { return ssl_accepting_ ? handshake_writing_ : BaseIOStream::writing(); }
 
 Future<void> SSLIOStream::connect(const netutil::SocketAddress& address, std::string server_hostname) {
   if (!server_hostname.empty() && server_hostname != server_hostname_) {
@@ -137,6 +217,12 @@ void SSLIOStream::signal_closed_extra() {
 }
 
 void SSLIOStream::do_ssl_handshake() {
+  if (!server_side_ && server_hostname_.empty() && context_.check_hostname()) {
+    // Without a name only the chain would be checked, and any certificate a trusted CA signed
+    // would do. Python's wrap_socket refuses this (ValueError), which fails Tornado's handshake.
+    close(std::make_exception_ptr(std::invalid_argument("check_hostname requires server_hostname")));
+    return;
+  }
   SSL* ssl = as_ssl(ssl_);
   handshake_reading_ = false;
   handshake_writing_ = false;
@@ -254,7 +340,17 @@ std::size_t SSLIOStream::write_to_fd(const ConstBuffer* buffers, std::size_t cou
 
 void SSLIOStream::close_fd() noexcept {
   if (ssl_) {
-    SSL_free(as_ssl(ssl_));
+    SSL* ssl = as_ssl(ssl_);
+    // RFC 8446 6.1: each party MUST send close_notify before closing its write side, unless it
+    // sent an error alert. One non-blocking attempt, not waiting for the peer's: peers that insist
+    // on it (openssl s_client, OpenSSL 3 clients by default) then see an end, not a truncation.
+    // Python's SSLSocket.close sends none; Tornado inherits that, which we do not copy.
+    if (!ssl_accepting_ && !error_ && fd_ >= 0) {
+      ERR_clear_error();
+      SSL_shutdown(ssl);
+      ERR_clear_error();
+    }
+    SSL_free(ssl);
     ssl_ = nullptr;
   }
   IOStream::close_fd();
