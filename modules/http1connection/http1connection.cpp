@@ -187,7 +187,8 @@ class MessageParser final : public bhttp::basic_parser<isRequest> {
 // Mirrors tornado.http1connection._GzipMessageDelegate.
 class GzipMessageDelegate final : public HTTPMessageDelegate {
  public:
-  GzipMessageDelegate(HTTPMessageDelegate& delegate, std::size_t chunk_size, std::size_t max_body)
+  // `max_body` is read at each chunk: headers_received may change it (set_max_body_size).
+  GzipMessageDelegate(HTTPMessageDelegate& delegate, std::size_t chunk_size, const std::size_t& max_body)
       : delegate_(delegate), chunk_size_(chunk_size), max_body_(max_body) {}
   ~GzipMessageDelegate() override {
     if (active_) inflateEnd(&zs_);
@@ -240,7 +241,7 @@ class GzipMessageDelegate final : public HTTPMessageDelegate {
 
   HTTPMessageDelegate& delegate_;
   std::size_t chunk_size_;
-  std::size_t max_body_;
+  const std::size_t& max_body_;
   z_stream zs_{};
   bool active_ = false;
   bool ended_ = false;

@@ -874,6 +874,13 @@ TORNADO_GEN_TEST(test_gzip_body_size_counted_decompressed, GzipLimitServer) {
   BOOST_TEST(r.body == R"({"foo": ["bar"]})");
 }
 
+TORNADO_GEN_TEST(test_gzip_body_size_override, GzipLimitServer) {
+  // set_max_body_size in headers_received applies to the decompressed size too.
+  auto r = co_await fetch(
+      request_with_body("PUT /streaming?expected_size=10240 HTTP/1.1\r\nContent-Encoding: gzip\r\n", kGzip10KiB));
+  BOOST_TEST(r.body == "10240");
+}
+
 TORNADO_GEN_TEST(test_gzip_invalid_data, GzipServer) {
   ExpectLog expect(log::gen_log(), ".*Malformed HTTP message", true, log::Level::INFO);
   auto s = co_await connect();
