@@ -17,3 +17,4 @@ export import tornado.escape;
 export import tornado.httputil;
 export import tornado.http1connection;
 export import tornado.httpserver;
+export import tornado.httpclient;

@@ -1,0 +1,90 @@
+# A Python Tornado 6.2 server for tests/httpclient: binds 127.0.0.1 on a free port, prints the port
+# on stdout, and serves until killed. The handlers follow tornado/test/httpclient_test.py.
+import gzip
+import sys
+
+from tornado.ioloop import IOLoop
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+
+
+class HelloWorldHandler(RequestHandler):
+    def get(self):
+        name = self.get_argument("name", "world")
+        self.set_header("Content-Type", "text/plain")
+        self.finish("Hello %s!" % name)
+
+
+class PostHandler(RequestHandler):
+    def post(self):
+        self.finish(
+            "Post arg1: %s, arg2: %s"
+            % (self.get_argument("arg1"), self.get_argument("arg2"))
+        )
+
+
+class ChunkHandler(RequestHandler):
+    async def get(self):
+        self.write("asdf")
+        await self.flush()
+        self.write("qwer")
+
+
+class AuthHandler(RequestHandler):
+    def get(self):
+        self.finish(self.request.headers["Authorization"])
+
+
+class CountdownHandler(RequestHandler):
+    def get(self, count):
+        count = int(count)
+        if count > 0:
+            self.redirect(self.reverse_url("countdown", count - 1))
+        else:
+            self.write("Zero")
+
+
+class EchoHeadersHandler(RequestHandler):
+    def get(self):
+        self.write(
+            "Authorization=%s;Cookie=%s"
+            % (
+                self.request.headers.get("Authorization", ""),
+                self.request.headers.get("Cookie", ""),
+            )
+        )
+
+
+class GzipHandler(RequestHandler):
+    def get(self):
+        if "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            self.set_header("Content-Encoding", "gzip")
+            self.write(gzip.compress(b"asdfqwer"))
+        else:
+            self.write("asdfqwer")
+
+
+def main():
+    app = Application(
+        [
+            (r"/hello", HelloWorldHandler),
+            (r"/post", PostHandler),
+            (r"/chunk", ChunkHandler),
+            (r"/auth", AuthHandler),
+            (r"/countdown/([0-9]+)", CountdownHandler, {}, "countdown"),
+            (r"/echo_headers", EchoHeadersHandler),
+            (r"/gzip", GzipHandler),
+        ],
+        # No access log: the test output is the C++ test's.
+        log_function=lambda handler: None,
+    )
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
+    print(sockets[0].getsockname()[1], flush=True)
+    IOLoop.current().start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
