@@ -76,6 +76,9 @@ struct Fixture : AsyncTestCase {
   }
   ~Fixture() override {
     client->close();
+    // Let the serving loop end before the connection goes: a loop left suspended would keep
+    // (and leak) its coroutine frames.
+    io_loop().run_sync([this] { return server->close(); }, 5.0);
     server.reset();
   }
 };
