@@ -164,8 +164,26 @@ std::vector<std::string_view> HTTPHeaders::get_list(std::string_view name) const
 }
 
 std::vector<std::pair<std::string_view, std::string_view>> HTTPHeaders::get_all() const {
-  // Group by name with a hash map: a peer can send thousands of distinct names, and comparing
-  // each with all before it would be quadratic. Names are stored normalized, so equal is equal.
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  out.reserve(fields_.size());
+  // A response's or request's usual dozen fields: group by scanning, with no allocation but the
+  // result (this runs for every response written).
+  constexpr std::size_t kSmall = 32;
+  if (fields_.size() <= kSmall) {
+    bool emitted[kSmall] = {};
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+      if (emitted[i]) continue;
+      for (std::size_t j = i; j < fields_.size(); ++j) {
+        if (!emitted[j] && fields_[j].name == fields_[i].name) {
+          emitted[j] = true;
+          out.emplace_back(fields_[j].name, fields_[j].value);
+        }
+      }
+    }
+    return out;
+  }
+  // Many fields (a peer can send thousands of distinct names): group with a hash map, since
+  // comparing each with all the others would be quadratic. Names are stored normalized.
   std::unordered_map<std::string_view, std::size_t> group_of;
   std::vector<std::vector<const Field*>> groups;
   for (const auto& f : fields_) {
@@ -173,8 +191,6 @@ std::vector<std::pair<std::string_view, std::string_view>> HTTPHeaders::get_all(
     if (inserted) groups.emplace_back();
     groups[it->second].push_back(&f);
   }
-  std::vector<std::pair<std::string_view, std::string_view>> out;
-  out.reserve(fields_.size());
   for (const auto& g : groups) {
     for (const Field* f : g) out.emplace_back(f->name, f->value);
   }
