@@ -1,0 +1,4 @@
+// tornado.web:signing implementation.
+module;
+#include <string>
+module tornado.web;
