@@ -119,9 +119,159 @@ struct AsyncHTTPClient::Pending {
   std::optional<ioloop::TimeoutHandle> timeout;
 };
 
-// simple_httpclient._HTTPConnection: connects, sends the request, reads the response as the
-// HTTP1Connection's message delegate, and either follows a redirect or hands the response to the
-// final callback (exactly once, whatever happens: timeout, error, close).
+// --- the keep-alive pool ----------------------------------------------------------------------
+
+// Idle connections by key (scheme, host, port, TLS settings, proxy, source address), most
+// recently used last, each with a timer that closes it when idle too long and a close callback
+// that forgets it when the server closes it. Also the TLS contexts made for requests' settings,
+// so that the system's CA store is not loaded again for every HTTPS request.
+struct AsyncHTTPClient::Pool {
+  struct Idle {
+    std::uint64_t id;
+    std::shared_ptr<iostream::IOStream> stream;
+    ioloop::TimeoutHandle timer;
+  };
+  explicit Pool(AsyncHTTPClient& owner) : owner(owner) {}
+  ~Pool() { clear(); }
+
+  AsyncHTTPClient& owner;
+  std::map<std::string, std::deque<Idle>> idle;
+  std::map<std::string, netutil::SSLContext> tls_contexts;
+  std::uint64_t next_id = 0;
+  std::size_t count = 0;
+
+  // An idle connection for `key` that still looks alive (not closed, nothing unsolicited
+  // buffered), or null. The most recently used first: the likeliest to be alive.
+  std::shared_ptr<iostream::IOStream> take(const std::string& key) {
+    auto it = idle.find(key);
+    if (it == idle.end()) return nullptr;
+    std::shared_ptr<iostream::IOStream> found;
+    while (!found && !it->second.empty()) {
+      Idle entry = std::move(it->second.back());
+      it->second.pop_back();
+      --count;
+      forget(entry);
+      if (entry.stream->closed() || !entry.stream->read_buffer().empty())
+        entry.stream->close();
+      else
+        found = std::move(entry.stream);
+    }
+    if (it->second.empty()) idle.erase(it);
+    return found;
+  }
+
+  // Keeps `stream` for a later request to `key`, closing the oldest idle one past the cap.
+  void put(const std::string& key, std::shared_ptr<iostream::IOStream> stream) {
+    std::size_t cap = owner.options_.max_idle_connections_per_host;
+    if (owner.closed_ || cap == 0 || stream->closed()) {
+      stream->close();
+      return;
+    }
+    auto& queue = idle[key];
+    while (queue.size() >= cap) {
+      Idle oldest = std::move(queue.front());
+      queue.pop_front();
+      --count;
+      forget(oldest);
+      oldest.stream->close();
+    }
+    std::uint64_t id = next_id++;
+    std::weak_ptr<AsyncHTTPClient> weak = owner.weak_from_this();
+    auto timer = owner.io_loop_->call_later(owner.options_.idle_connection_timeout, [weak, key, id] {
+      if (auto self = weak.lock()) self->pool_->drop(key, id, false);
+    });
+    // The server may close an idle connection at any time (RFC 9112 9.5): forget it then.
+    stream->set_close_callback([weak, key, id] {
+      if (auto self = weak.lock()) self->pool_->drop(key, id, true);
+    });
+    queue.push_back(Idle{id, std::move(stream), timer});
+    ++count;
+  }
+
+  // Closes and forgets idle connection `id` (its idle time ran out, or it closed).
+  void drop(const std::string& key, std::uint64_t id, bool from_close) {
+    auto it = idle.find(key);
+    if (it == idle.end()) return;
+    auto& queue = it->second;
+    for (auto e = queue.begin(); e != queue.end(); ++e) {
+      if (e->id != id) continue;
+      Idle entry = std::move(*e);
+      queue.erase(e);
+      --count;
+      if (from_close) {
+        owner.io_loop_->remove_timeout(entry.timer);
+        entry.stream->set_close_callback(nullptr);
+      } else {
+        forget(entry);
+      }
+      entry.stream->close();
+      break;
+    }
+    if (queue.empty()) idle.erase(it);
+  }
+
+  // Closes every idle connection.
+  void clear() {
+    for (auto& [key, queue] : idle) {
+      for (auto& entry : queue) {
+        forget(entry);
+        entry.stream->close();
+      }
+    }
+    idle.clear();
+    count = 0;
+  }
+
+  void forget(Idle& entry) {
+    owner.io_loop_->remove_timeout(entry.timer);
+    entry.stream->set_close_callback(nullptr);
+  }
+};
+
+namespace {
+
+// RFC 9110 9.2.2: requests that may be sent again without changing what they do.
+bool is_idempotent(std::string_view method) {
+  for (std::string_view m : {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+    if (method == m) return true;
+  return false;
+}
+
+// Whether a comma-separated header value (Connection) holds `token`, case-insensitively.
+bool has_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    auto comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.size() == token.size() &&
+        std::equal(item.begin(), item.end(), token.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
+      return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// "host:port" with IPv6 brackets, for CONNECT's target (RFC 9110 9.3.6: authority form).
+std::string authority(const std::string& host, std::uint16_t port) {
+  bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// Thrown by a reused connection that closed before any byte of the response arrived.
+struct StaleConnection {};
+
+}  // namespace
+
+// --- one request on one connection ------------------------------------------------------------
+
+// simple_httpclient._HTTPConnection: connects (or takes a pooled connection), sends the request,
+// reads the response as the HTTP1Connection's message delegate, gives the connection back to the
+// pool when it can carry another request, and then either follows a redirect or hands the
+// response to the final callback (exactly once, whatever happens: timeout, error, close).
 struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_shared_from_this<Connection> {
   Connection(std::shared_ptr<AsyncHTTPClient> client, std::shared_ptr<HTTPRequest> request,
              std::shared_ptr<const HTTPRequest> original, Callback final_callback)
@@ -137,7 +287,9 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
   // still answers once, and still gives its slot back.
   ~Connection() override {
     if (timeout) io_loop->remove_timeout(*timeout);
-    if (final_callback) {
+    if (finished_response || redirect) {
+      deliver();
+    } else if (final_callback) {
       run_callback(HTTPResponse(original ? *original : *request, 599, {}, {}, request->url,
                                 std::make_exception_ptr(HTTPStreamClosedError("Connection closed")),
                                 io_loop->time() - start_time, std::nullopt, start_wall_time));
@@ -160,6 +312,12 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
   std::string reason;
   httputil::HTTPHeaders headers;
   std::string body;
+  bool body_written = false;      // the whole request went out (finish() was called)
+  bool response_keep_alive = false;  // the final response lets the connection carry another request
+  // Kept from finish() until the connection went back to the pool: the response to deliver, or
+  // the request a followed redirect leads to.
+  std::optional<HTTPResponse> finished_response;
+  std::shared_ptr<HTTPRequest> redirect;
 
   Future<void> run() {
     auto self = shared_from_this();  // the frame keeps the delegate alive until the end
@@ -168,6 +326,24 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
     } catch (...) {
       handle_exception(std::current_exception());
     }
+  }
+
+  const AsyncHTTPClientOptions& opts() const { return client->options_; }
+
+  // The TLS context for this request: its own ssl_options, or one made from its settings (and
+  // kept by the client for the next request with the same settings).
+  netutil::SSLContext tls_context(const std::string& settings) {
+    if (request->ssl_options) return *request->ssl_options;
+    auto& contexts = client->pool_->tls_contexts;
+    if (auto it = contexts.find(settings); it != contexts.end()) return it->second;
+    netutil::SSLOptions o;
+    o.ca_certs = request->ca_certs;
+    if (!request->validate_cert) o.cert_reqs = netutil::CertReqs::none;
+    o.certfile = request->client_cert;
+    o.keyfile = request->client_key;
+    auto ctx = netutil::ssl_options_to_context(o, false);
+    contexts.emplace(settings, ctx);
+    return ctx;
   }
 
   Future<void> run_inner() {
@@ -183,57 +359,31 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
     std::optional<std::pair<std::string, std::string>> userpass;
     if (parsed->has_userinfo()) userpass.emplace(std::string(parsed->user()), std::string(parsed->password()));
 
-    int af = request->allow_ipv6 ? AF_UNSPEC : AF_INET;
-    double timeout_s = 0;
-    if (request->connect_timeout > 0 && request->request_timeout > 0)
-      timeout_s = std::min(request->connect_timeout, request->request_timeout);
-    else
-      timeout_s = std::max(request->connect_timeout, request->request_timeout);
-    std::optional<double> connect_timeout;
-    if (timeout_s > 0) connect_timeout = timeout_s;
-
-    std::unique_ptr<iostream::IOStream> s;
-    try {
-      auto& tcp = *client->tcp_client_;
-      std::size_t max_buffer = client->options_.max_buffer_size;
-      if (scheme == "https") {
-        netutil::SSLOptions opts;
-        opts.ca_certs = request->ca_certs;
-        if (!request->validate_cert) opts.cert_reqs = netutil::CertReqs::none;
-        auto ctx = netutil::ssl_options_to_context(opts, false);
-        s = co_await tcp.connect(host, port, ctx, af, max_buffer, {}, 0, connect_timeout);
-      } else {
-        s = co_await tcp.connect(host, port, af, max_buffer, {}, 0, connect_timeout);
-      }
-    } catch (const TimeoutError&) {
-      throw HTTPTimeoutError("Timeout while connecting");
-    }
-    stream = std::shared_ptr<iostream::IOStream>(std::move(s));
-    if (!final_callback) {
-      // The request ended (timed out) while connecting.
-      stream->close();
-      co_return;
-    }
-    if (request->request_timeout > 0) {
-      timeout = io_loop->add_timeout(start_time + request->request_timeout, [weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->on_timeout("during request");
-      });
-    }
-
+    // Everything about the request is checked before a connection is made.
     static constexpr std::string_view kBodyMethods[] = {"POST", "PATCH", "PUT"};
     static constexpr std::string_view kKnownMethods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
     if (!request->allow_nonstandard_methods &&
         std::find(std::begin(kKnownMethods), std::end(kKnownMethods), request->method) == std::end(kKnownMethods))
       throw std::invalid_argument("unknown method " + request->method);
+    if (!request->network_interface.empty() && !netutil::is_valid_ip(request->network_interface))
+      throw std::invalid_argument("Unrecognized IPv4 or IPv6 address for network_interface, got '" +
+                                  request->network_interface + "'");
+    const bool via_proxy = !request->proxy_host.empty();
+    const bool tunnel = via_proxy && scheme == "https";
+    if (via_proxy && request->proxy_auth_mode != "basic")
+      throw std::invalid_argument("unsupported proxy_auth_mode " + request->proxy_auth_mode);
 
-    auto& h = request->headers;
-    if (!h.contains("Connection")) h.set("Connection", "close");
+    // The headers sent are a copy: the request (which a redirect copies) keeps the caller's.
+    httputil::HTTPHeaders h = request->headers;
+    const bool pooling = opts().max_idle_connections_per_host > 0;
+    if (!h.contains("Connection") && !pooling) h.set("Connection", "close");
+    const bool wants_close = has_token(h.get("Connection", ""), "close");
     if (!h.contains("Host")) {
       // A userinfo part is never sent in Host (RFC 9110 7.2).
       h.set("Host", netloc);
     }
     std::optional<std::string> username = request->auth_username, password = request->auth_password;
-    if (!username && userpass) {
+    if (userpass) {
       username = userpass->first;
       password = userpass->second;
     }
@@ -249,33 +399,217 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
     if (!request->allow_nonstandard_methods) {
       bool body_expected =
           std::find(std::begin(kBodyMethods), std::end(kBodyMethods), request->method) != std::end(kBodyMethods);
-      bool body_present = request->body.has_value();
+      bool body_present = request->body.has_value() || static_cast<bool>(request->body_producer);
       if (body_expected != body_present)
         throw std::invalid_argument(std::string("Body must ") + (body_expected ? "not " : "") +
                                     "be None for method " + request->method +
                                     " (unless allow_nonstandard_methods is true)");
     }
+    if (request->expect_100_continue) h.set("Expect", "100-continue");
+    // With a body_producer the caller sets Content-Length, or the body is chunked.
     if (request->body) h.set("Content-Length", std::to_string(request->body->size()));
     if (request->method == "POST" && !h.contains("Content-Type"))
       h.set("Content-Type", "application/x-www-form-urlencoded");
     if (request->decompress_response) h.set("Accept-Encoding", "gzip");
+    if (request->if_modified_since && !h.contains("If-Modified-Since"))
+      h.set("If-Modified-Since", httputil::format_timestamp(*request->if_modified_since));
+    std::string proxy_authorization;
+    if (via_proxy && request->proxy_username)
+      proxy_authorization = "Basic " + base64(httputil::encode_username_password(
+                                           *request->proxy_username, request->proxy_password.value_or("")));
+    // A proxy is asked for plain http:// URLs in absolute form (RFC 9112 3.2.2).
+    if (via_proxy && !tunnel && !proxy_authorization.empty()) h.set("Proxy-Authorization", proxy_authorization);
 
     std::string req_path(parsed->encoded_path());
     if (req_path.empty()) req_path = "/";
     if (parsed->has_query()) req_path += "?" + std::string(parsed->encoded_query());
+    if (via_proxy && !tunnel) req_path = scheme + "://" + netloc + req_path;
+
+    // The pool key: everything that makes one connection differ from another.
+    std::string tls_settings;
+    if (scheme == "https") {
+      if (request->ssl_options)
+        tls_settings = "ctx=" + std::to_string(reinterpret_cast<std::uintptr_t>(request->ssl_options->native_handle()));
+      else
+        tls_settings = std::string("validate=") + (request->validate_cert ? "1" : "0") + "|ca=" + request->ca_certs +
+                       "|cert=" + request->client_cert + "|key=" + request->client_key;
+    }
+    std::string host_lower = host;
+    std::transform(host_lower.begin(), host_lower.end(), host_lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    std::string key = scheme + "://" + authority(host_lower, port) + "|" + tls_settings + "|src=" +
+                      request->network_interface + (request->allow_ipv6 ? "" : "|ipv4");
+    if (via_proxy)
+      key += "|proxy=" + authority(request->proxy_host, request->proxy_port ? request->proxy_port : 80) + "|" +
+             proxy_authorization;
+
+    double timeout_s = 0;
+    if (request->connect_timeout > 0 && request->request_timeout > 0)
+      timeout_s = std::min(request->connect_timeout, request->request_timeout);
+    else
+      timeout_s = std::max(request->connect_timeout, request->request_timeout);
+    if (timeout_s > 0) {
+      timeout = io_loop->add_timeout(start_time + timeout_s, [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->on_timeout("while connecting");
+      });
+    }
 
     http1connection::HTTP1ConnectionParameters params;
-    params.no_keep_alive = true;
+    params.no_keep_alive = !pooling;
     params.max_header_size = request->max_header_size ? request->max_header_size
-                             : client->options_.max_header_size ? client->options_.max_header_size
-                                                                 : params.max_header_size;
-    params.max_body_size = request->max_body_size ? request->max_body_size : client->options_.max_body_size;
+                             : opts().max_header_size ? opts().max_header_size
+                                                      : params.max_header_size;
+    params.max_body_size = request->max_body_size ? request->max_body_size : opts().max_body_size;
     params.decompress = request->decompress_response;
-    connection = std::make_unique<http1connection::HTTP1Connection>(stream, true, params);
-    co_await connection->write_headers(httputil::RequestStartLine{request->method, req_path, ""}, h);
-    if (request->body && !request->body->empty()) co_await connection->write(*request->body);
+
+    const bool retry_safe = is_idempotent(request->method) && !request->body_producer;
+    for (int attempt = 0;; ++attempt) {
+      std::shared_ptr<iostream::IOStream> s;
+      if (pooling && attempt == 0) s = client->pool_->take(key);
+      const bool reused = static_cast<bool>(s);
+      if (!s) {
+        s = co_await open_stream(scheme, host, port, tunnel, tls_settings, params.max_header_size);
+        if (!final_callback) {
+          // The request ended (timed out) while connecting.
+          s->close();
+          co_return;
+        }
+      }
+      stream = s;
+      if (attempt == 0) {
+        remove_timeout();
+        if (request->request_timeout > 0) {
+          timeout = io_loop->add_timeout(start_time + request->request_timeout, [weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->on_timeout("during request");
+          });
+        }
+      }
+      stream->set_nodelay(true);
+      connection = std::make_unique<http1connection::HTTP1Connection>(stream, true, params);
+      try {
+        co_await send(httputil::RequestStartLine{request->method, req_path, ""}, h, reused);
+        break;
+      } catch (const StaleConnection&) {
+        // The server closed the idle connection before it saw our request (or without answering
+        // it): nothing of the response arrived, so sending the request again is safe if the
+        // method is idempotent (RFC 9110 9.2.2). Once, on a fresh connection.
+        if (!final_callback) co_return;
+        connection.reset();
+        stream->close();
+        stream.reset();
+        if (!retry_safe || attempt > 0)
+          throw HTTPStreamClosedError("Connection closed by the server before the response");
+      }
+    }
+
+    bool keep = co_await connection->read_response(*this);
+    if (!finished_response && !redirect) {
+      // The message ended without a response (on_connection_close answered, or will now).
+      if (final_callback) handle_exception(std::make_exception_ptr(HTTPStreamClosedError("Connection closed")));
+      co_return;
+    }
+    bool reusable = keep && pooling && body_written && !wants_close && response_keep_alive && stream &&
+                    !stream->closed() && !stream->writing() && stream->read_buffer().empty();
+    if (reusable) {
+      connection.reset();
+      client->pool_->put(key, std::move(stream));
+    } else if (stream) {
+      stream->close();
+    }
+    stream.reset();
+    deliver();
+  }
+
+  // Connects to the server (or the proxy), through a CONNECT tunnel for https:// via a proxy,
+  // and runs the TLS handshake for https://.
+  Future<std::shared_ptr<iostream::IOStream>> open_stream(std::string scheme, std::string host, std::uint16_t port,
+                                                          bool tunnel, std::string tls_settings,
+                                                          std::size_t max_header_size) {
+    auto self = shared_from_this();
+    int af = request->allow_ipv6 ? AF_UNSPEC : AF_INET;
+    double timeout_s = 0;
+    if (request->connect_timeout > 0 && request->request_timeout > 0)
+      timeout_s = std::min(request->connect_timeout, request->request_timeout);
+    else
+      timeout_s = std::max(request->connect_timeout, request->request_timeout);
+    std::optional<double> connect_timeout;
+    if (timeout_s > 0) connect_timeout = std::max(0.0, start_time + timeout_s - io_loop->time());
+    const bool via_proxy = !request->proxy_host.empty();
+    std::string connect_host = via_proxy ? request->proxy_host : host;
+    std::uint16_t connect_port = via_proxy ? (request->proxy_port ? request->proxy_port : 80) : port;
+    std::optional<netutil::SSLContext> tls;
+    if (scheme == "https") tls = tls_context(tls_settings);
+
+    std::unique_ptr<iostream::IOStream> s;
+    try {
+      auto& tcp = *client->tcp_client_;
+      std::size_t max_buffer = opts().max_buffer_size;
+      if (tls && !via_proxy)
+        s = co_await tcp.connect(host, port, *tls, af, max_buffer, request->network_interface, 0, connect_timeout);
+      else
+        s = co_await tcp.connect(connect_host, connect_port, af, max_buffer, request->network_interface, 0,
+                                 connect_timeout);
+    } catch (const TimeoutError&) {
+      throw HTTPTimeoutError("Timeout while connecting");
+    }
+    if (!tunnel) co_return std::shared_ptr<iostream::IOStream>(std::move(s));
+
+    // RFC 9110 9.3.6: CONNECT host:port, then TLS with the origin server inside the tunnel.
+    std::shared_ptr<iostream::IOStream> plain(std::move(s));
+    stream = plain;  // a timeout meanwhile closes it
+    std::string target = authority(host, port);
+    std::string connect = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
+    if (request->proxy_username)
+      connect += "Proxy-Authorization: Basic " +
+                 base64(httputil::encode_username_password(*request->proxy_username,
+                                                           request->proxy_password.value_or(""))) +
+                 "\r\n";
+    connect += "\r\n";
+    co_await plain->write(std::move(connect));
+    std::string head = co_await plain->read_until("\r\n\r\n", max_header_size);
+    auto line_end = head.find("\r\n");
+    auto status = httputil::parse_response_start_line(std::string_view(head).substr(0, line_end));
+    if (status.code < 200 || status.code >= 300) {
+      plain->close();
+      throw HTTPClientError(status.code, "Tunnel connection failed: " + std::to_string(status.code) + " " +
+                                             status.reason);
+    }
+    if (!final_callback) co_return plain;
+    auto tls_stream = co_await static_cast<iostream::IOStream&>(*plain).start_tls(false, *tls, host);
+    stream.reset();
+    co_return std::shared_ptr<iostream::IOStream>(std::move(tls_stream));
+  }
+
+  // Writes the request and reads the response. On a reused connection, throws StaleConnection if
+  // it closed before the first byte of the response.
+  Future<void> send(httputil::RequestStartLine start_line, const httputil::HTTPHeaders& h, bool reused) {
+    try {
+      co_await connection->write_headers(start_line, h);
+      if (!request->expect_100_continue) co_await write_body();
+      if (reused && stream->read_buffer().empty()) co_await stream->read_more();
+    } catch (const iostream::StreamClosedError&) {
+      if (reused) throw StaleConnection{};
+      throw;
+    }
+  }
+
+  Future<void> write_body() {
+    if (request->body) {
+      if (!request->body->empty()) co_await connection->write(*request->body);
+    } else if (request->body_producer) {
+      co_await request->body_producer([weak = weak_from_this()](std::string_view chunk) -> Future<void> {
+        auto self = weak.lock();
+        if (!self || !self->connection) {
+          Future<void> f;
+          f.set_exception(std::make_exception_ptr(iostream::StreamClosedError()));
+          return f;
+        }
+        return self->connection->write(chunk);
+      });
+    }
+    if (!connection) co_return;
     connection->finish();
-    co_await connection->read_response(*this);
+    body_written = true;
   }
 
   void remove_timeout() {
@@ -298,12 +632,34 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
     io_loop->add_callback([cb = std::move(cb), response = std::move(response)]() mutable { cb(std::move(response)); });
   }
 
+  // Delivers what finish() kept: follows the redirect, or hands the response over.
+  void deliver() {
+    if (redirect) {
+      auto next = std::move(redirect);
+      redirect = nullptr;
+      auto cb = std::move(final_callback);
+      final_callback = nullptr;
+      release();
+      if (cb) client->fetch_impl(std::move(next), original ? original : request, std::move(cb));
+    } else if (finished_response) {
+      auto response = std::move(*finished_response);
+      finished_response.reset();
+      run_callback(std::move(response));
+    }
+  }
+
   void on_timeout(const std::string& info) {
     timeout.reset();
     if (final_callback) handle_exception(std::make_exception_ptr(HTTPTimeoutError("Timeout " + info)));
   }
 
   void handle_exception(std::exception_ptr error) {
+    if (finished_response || redirect) {
+      // The response was complete; what failed after it only costs the connection.
+      if (stream) stream->close();
+      deliver();
+      return;
+    }
     if (final_callback) {
       remove_timeout();
       try {
@@ -328,10 +684,16 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
   std::optional<Future<void>> headers_received(const httputil::StartLine& start_line,
                                                httputil::HTTPHeaders hs) override {
     const auto& sl = std::get<httputil::ResponseStartLine>(start_line);
-    if (sl.code == 100) return std::nullopt;
+    if (sl.code == 100) {
+      if (request->expect_100_continue && !body_written) return write_body();
+      return std::nullopt;
+    }
     code = sl.code;
     reason = sl.reason;
     headers = std::move(hs);
+    // RFC 9112 9.3: HTTP/1.1 persists unless told to close; HTTP/1.0 only if told to keep alive.
+    std::string conn = headers.get("Connection", "");
+    response_keep_alive = sl.version == "HTTP/1.1" ? !has_token(conn, "close") : has_token(conn, "keep-alive");
     if (should_follow_redirect()) return std::nullopt;
     if (request->header_callback) {
       request->header_callback(sl.version + " " + std::to_string(sl.code) + " " + sl.reason + "\r\n");
@@ -375,6 +737,8 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
       if ((code == 303 && request->method != "HEAD") || ((code == 301 || code == 302) && request->method == "POST")) {
         next->method = "GET";
         next->body.reset();
+        next->body_producer = nullptr;
+        next->expect_100_continue = false;
         for (auto name : {"Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding"})
           next->headers.remove(name);
       }
@@ -386,36 +750,48 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
         next->auth_username.reset();
         next->auth_password.reset();
       }
-      auto cb = std::move(final_callback);
-      final_callback = nullptr;
-      release();
-      client->fetch_impl(std::move(next), original ? original : request, std::move(cb));
-      if (stream) stream->close();
+      redirect = std::move(next);
       return;
     }
-    run_callback(HTTPResponse(original ? *original : *request, code, std::move(headers), std::move(body), request->url,
-                              nullptr, io_loop->time() - start_time, reason, start_wall_time));
-    if (stream) stream->close();
+    finished_response.emplace(original ? *original : *request, code, std::move(headers), std::move(body),
+                              request->url, nullptr, io_loop->time() - start_time, reason, start_wall_time);
   }
 
   void on_connection_close() override {
-    if (final_callback) handle_exception(std::make_exception_ptr(HTTPStreamClosedError("Connection closed")));
+    if (!final_callback || finished_response || redirect) return;
+    std::string message = "Connection closed";
+    if (stream && stream->error()) message = describe(stream->error());
+    handle_exception(std::make_exception_ptr(HTTPStreamClosedError(message)));
   }
 };
 
 // --- AsyncHTTPClient ------------------------------------------------------------------------------
 
 AsyncHTTPClient::AsyncHTTPClient(ioloop::IOLoop& io_loop, AsyncHTTPClientOptions options, bool shared)
-    : io_loop_(&io_loop),
-      options_(std::move(options)),
-      shared_(shared),
-      tcp_client_(std::make_unique<tcpclient::TCPClient>(options_.resolver)) {}
+    : io_loop_(&io_loop), options_(std::move(options)), shared_(shared), pool_(std::make_unique<Pool>(*this)) {
+  std::shared_ptr<netutil::Resolver> resolver = options_.resolver;
+  if (!options_.hostname_mapping.empty()) {
+    // As SimpleAsyncHTTPClient: the mapping wraps the resolver given, or one of our own.
+    if (!resolver) {
+      resolver = std::make_shared<netutil::DefaultExecutorResolver>();
+      own_resolver_ = true;
+    }
+    resolver = std::make_shared<netutil::OverrideResolver>(std::move(resolver), options_.hostname_mapping);
+  }
+  tcp_client_ = std::make_unique<tcpclient::TCPClient>(std::move(resolver));
+}
 
 AsyncHTTPClient::~AsyncHTTPClient() {
   for (auto& [key, pending] : waiting_)
     if (pending->timeout) io_loop_->remove_timeout(*pending->timeout);
-  if (tcp_client_) tcp_client_->close();
+  pool_.reset();
+  if (tcp_client_) {
+    tcp_client_->close();
+    if (own_resolver_) tcp_client_->resolver()->close();
+  }
 }
+
+std::size_t AsyncHTTPClient::idle_connection_count() const noexcept { return pool_->count; }
 
 std::shared_ptr<AsyncHTTPClient> AsyncHTTPClient::instance(bool force_instance, AsyncHTTPClientOptions options) {
   auto& loop = ioloop::IOLoop::current();
@@ -438,10 +814,13 @@ void AsyncHTTPClient::close() {
     auto& map = instances();
     if (auto it = map.find(io_loop_); it != map.end() && it->second.lock().get() == this) map.erase(it);
   }
+  pool_->clear();
 }
 
 Future<HTTPResponse> AsyncHTTPClient::fetch(std::string url, bool raise_error) {
-  return fetch(HTTPRequest(std::move(url)), raise_error);
+  HTTPRequest request = options_.defaults ? *options_.defaults : HTTPRequest();
+  request.url = std::move(url);
+  return fetch(std::move(request), raise_error);
 }
 
 Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_error) {

@@ -30,7 +30,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -38,7 +40,9 @@
 import tornado.httpclient;
 import tornado.httpserver;
 import tornado.httputil;
+import tornado.iostream;
 import tornado.netutil;
+import tornado.tcpserver;
 import tornado.gen;
 import tornado.ioloop;
 
@@ -111,8 +115,15 @@ std::string arg(httputil::HTTPServerRequest& request, const std::string& name, s
   return it == request.arguments.end() ? def : it->second.front();
 }
 
+// What our server saw: the peers of the connections requests came on (one per connection), and
+// the last request's headers.
+std::set<std::string> connections_seen;
+httputil::HTTPHeaders last_headers;
+
 // Our own server's routes, as httpclient_test.py's handlers.
 void handle(httputil::HTTPServerRequest& request) {
+  connections_seen.insert(request.connection->context().address.to_string());
+  last_headers = request.headers;
   const std::string& p = request.path;
   if (p == "/hello") {
     respond(request, 200, "Hello " + arg(request, "name", "world") + "!");
@@ -143,6 +154,11 @@ void handle(httputil::HTTPServerRequest& request) {
             "Authorization=" + request.headers.get("Authorization", "") + ";Cookie=" + request.headers.get("Cookie", ""));
   } else if (p == "/user_agent") {
     respond(request, 200, request.headers.get("User-Agent", ""));
+  } else if (p == "/close") {
+    respond(request, 200, "closing", {{"Connection", "close"}});
+  } else if (p == "/header") {
+    // The value of the request header named by ?name= ("(none)" if absent).
+    respond(request, 200, request.headers.get(arg(request, "name"), "(none)"));
   } else if (p == "/hang") {
     // Never answers: the client's request_timeout must end it.
   } else {
@@ -162,6 +178,7 @@ struct ServerFixture : AsyncTestCase {
     port = sock.port;
     server->add_socket(sock.fd);
     http_client = AsyncHTTPClient::instance(true);
+    connections_seen.clear();
   }
   ~ServerFixture() override {
     http_client->close();
@@ -188,6 +205,30 @@ netutil::SSLContext server_tls() {
 }
 struct HTTPSFixture : ServerFixture {
   HTTPSFixture() : ServerFixture(httpserver::HTTPServerOptions{.ssl_options = server_tls()}) {}
+};
+
+// A TCP server on 127.0.0.1 whose connections are handed to `on_stream` with their index (0 for
+// the first accepted), for tests that need a server saying exactly what they script.
+struct RawServer : tcpserver::TCPServer {
+  using OnStream = std::function<Future<void>(std::shared_ptr<iostream::IOStream> stream, int index)>;
+  explicit RawServer(OnStream on_stream) : on_stream(std::move(on_stream)) {
+    auto sock = tornado::testing::bind_unused_port();
+    port = sock.port;
+    add_socket(sock.fd);
+  }
+  ~RawServer() override { stop(); }
+  Future<void> handle_stream(std::unique_ptr<iostream::IOStream> stream, netutil::SocketAddress) override {
+    std::shared_ptr<iostream::IOStream> s(std::move(stream));
+    int index = accepted++;
+    try {
+      co_await on_stream(s, index);
+    } catch (const iostream::StreamClosedError&) {
+    }
+  }
+  std::string url(const std::string& path = "/") const { return "http://127.0.0.1:" + std::to_string(port) + path; }
+  OnStream on_stream;
+  int port = 0;
+  int accepted = 0;
 };
 
 HTTPRequest post(const std::string& url, std::string body) {
@@ -649,6 +690,182 @@ BOOST_AUTO_TEST_CASE(test_sync_client_error) {
   } catch (const HTTPClientError& e) {
     BOOST_TEST(e.code == 404);
   }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// --- Keep-alive connection reuse (beyond Tornado: tornado issues #324 and #2619) ---------------
+
+namespace {
+
+// Serves `requests` requests on a connection with `ok` (keep-alive), then, if `close_on_next`,
+// reads one more request and closes without answering: a server that closed an idle connection
+// just as the client reused it. `seen` counts the requests read.
+Future<void> serve_then_drop(std::shared_ptr<iostream::IOStream> stream, int requests, bool close_on_next,
+                             std::shared_ptr<int> seen) {
+  for (int i = 0; i < requests; ++i) {
+    co_await stream->read_until("\r\n\r\n");
+    ++*seen;
+    co_await stream->write(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+  }
+  if (close_on_next) {
+    co_await stream->read_until("\r\n\r\n");
+    ++*seen;
+    stream->close();
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(KeepAliveTest)
+
+TORNADO_GEN_TEST(test_sequential_fetches_share_one_connection, ServerFixture) {
+  for (int i = 0; i < 5; ++i) {
+    auto response = co_await fetch("/hello");
+    BOOST_TEST(response.body == "Hello world!");
+    // The connection is back in the pool before the response is handed over.
+    BOOST_TEST(http_client->idle_connection_count() == 1u);
+  }
+  BOOST_TEST(connections_seen.size() == 1u);
+  // No Connection header: HTTP/1.1 persists by default.
+  BOOST_TEST(!last_headers.contains("Connection"));
+  // A POST, a redirect chain and a HEAD go on the same connection too.
+  BOOST_TEST((co_await fetch(post("/echopost", "abc"))).body == "abc");
+  BOOST_TEST((co_await fetch("/countdown/3")).body == "Zero");
+  BOOST_TEST((co_await fetch(HTTPRequest("/hello", "HEAD"))).code == 200);
+  BOOST_TEST((co_await fetch("/hello")).body == "Hello world!");
+  BOOST_TEST(connections_seen.size() == 1u);
+}
+
+TORNADO_GEN_TEST(test_connection_close_response_not_reused, ServerFixture) {
+  auto response = co_await fetch("/close");
+  BOOST_TEST(response.body == "closing");
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+  response = co_await fetch("/close");
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+  BOOST_TEST(connections_seen.size() == 2u);
+  // A request that asks for Connection: close is not reused either.
+  HTTPRequest r("/hello");
+  r.headers.set("Connection", "close");
+  BOOST_TEST((co_await fetch(std::move(r))).body == "Hello world!");
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+  BOOST_TEST(connections_seen.size() == 3u);
+}
+
+TORNADO_GEN_TEST(test_error_status_keeps_connection, ServerFixture) {
+  // A complete 404 is a complete response: the connection is reused.
+  BOOST_TEST((co_await fetch("/notfound")).code == 404);
+  BOOST_TEST((co_await fetch("/hello")).code == 200);
+  BOOST_TEST(connections_seen.size() == 1u);
+}
+
+TORNADO_GEN_TEST(test_pooling_disabled_sends_connection_close, ServerFixture) {
+  http_client = AsyncHTTPClient::instance(true, {.max_idle_connections_per_host = 0});
+  co_await fetch("/hello");
+  BOOST_TEST(last_headers.get("Connection", "") == "close");
+  co_await fetch("/hello");
+  BOOST_TEST(connections_seen.size() == 2u);
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+}
+
+TORNADO_GEN_TEST(test_per_host_cap, ServerFixture) {
+  http_client = AsyncHTTPClient::instance(true, {.max_idle_connections_per_host = 2});
+  std::vector<Future<HTTPResponse>> futures;
+  for (int i = 0; i < 4; ++i) futures.push_back(fetch("/hello"));
+  for (auto& f : futures) BOOST_TEST((co_await f).body == "Hello world!");
+  BOOST_TEST(connections_seen.size() == 4u);
+  BOOST_TEST(http_client->idle_connection_count() == 2u);
+  // Another host (the Python server) has a pool of its own.
+  co_await http_client->fetch(py_url("/hello"));
+  BOOST_TEST(http_client->idle_connection_count() == 3u);
+}
+
+TORNADO_GEN_TEST(test_idle_timeout, ServerFixture) {
+  http_client = AsyncHTTPClient::instance(true, {.idle_connection_timeout = 0.05});
+  co_await fetch("/hello");
+  BOOST_TEST(http_client->idle_connection_count() == 1u);
+  co_await gen::sleep(0.2);
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+  co_await fetch("/hello");
+  BOOST_TEST(connections_seen.size() == 2u);
+}
+
+TORNADO_GEN_TEST(test_close_closes_idle_connections, ServerFixture) {
+  co_await fetch("/hello");
+  BOOST_TEST(http_client->idle_connection_count() == 1u);
+  http_client->close();
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+  // The server notices the connection closed.
+  for (int i = 0; i < 100 && server->connection_count() > 0; ++i) co_await gen::sleep(0.01);
+  BOOST_TEST(server->connection_count() == 0u);
+}
+
+TORNADO_GEN_TEST(test_server_closing_idle_connection_is_noticed, ServerFixture) {
+  auto seen = std::make_shared<int>(0);
+  RawServer raw([seen](std::shared_ptr<iostream::IOStream> s, int) { return serve_then_drop(s, 1, false, seen); });
+  BOOST_TEST((co_await http_client->fetch(raw.url())).body == "ok");
+  // The server closed the connection after its answer: the pool forgets it without a request.
+  for (int i = 0; i < 100 && http_client->idle_connection_count() > 0; ++i) co_await gen::sleep(0.01);
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+  BOOST_TEST((co_await http_client->fetch(raw.url())).body == "ok");
+  BOOST_TEST(raw.accepted == 2);
+  BOOST_TEST(*seen == 2);
+}
+
+TORNADO_GEN_TEST(test_stale_connection_retried, ServerFixture) {
+  auto seen = std::make_shared<int>(0);
+  RawServer raw([seen](std::shared_ptr<iostream::IOStream> s, int index) {
+    // The first connection answers once, then drops the second request it reads.
+    return serve_then_drop(s, 1, index == 0, seen);
+  });
+  BOOST_TEST((co_await http_client->fetch(raw.url())).body == "ok");
+  BOOST_TEST(http_client->idle_connection_count() == 1u);
+  auto response = co_await http_client->fetch(raw.url());
+  BOOST_TEST(response.body == "ok");
+  BOOST_TEST(raw.accepted == 2);
+  BOOST_TEST(*seen == 3);  // once, twice on the first connection, once on the second
+}
+
+TORNADO_GEN_TEST(test_stale_connection_not_retried_for_post, ServerFixture) {
+  auto seen = std::make_shared<int>(0);
+  RawServer raw([seen](std::shared_ptr<iostream::IOStream> s, int index) {
+    return serve_then_drop(s, 1, index == 0, seen);
+  });
+  BOOST_TEST((co_await http_client->fetch(raw.url())).body == "ok");
+  // A POST may have had its effect: it is not sent again.
+  bool raised = false;
+  try {
+    co_await http_client->fetch(post(raw.url(), "x"));
+  } catch (const httpclient::HTTPStreamClosedError& e) {
+    raised = true;
+    BOOST_TEST(e.code == 599);
+  }
+  BOOST_TEST(raised);
+  BOOST_TEST(raw.accepted == 1);
+  BOOST_TEST(*seen == 2);
+}
+
+TORNADO_GEN_TEST(test_https_connection_reused, HTTPSFixture) {
+  for (int i = 0; i < 3; ++i) {
+    HTTPRequest r("https://localhost:" + std::to_string(port) + "/hello");
+    r.ca_certs = data_file("ca.crt");
+    BOOST_TEST((co_await http_client->fetch(std::move(r))).body == "Hello world!");
+  }
+  BOOST_TEST(connections_seen.size() == 1u);
+  // Other TLS settings make another connection.
+  HTTPRequest r("https://localhost:" + std::to_string(port) + "/hello");
+  r.validate_cert = false;
+  BOOST_TEST((co_await http_client->fetch(std::move(r))).body == "Hello world!");
+  BOOST_TEST(connections_seen.size() == 2u);
+}
+
+TORNADO_GEN_TEST(test_python_server_connection_reused, ServerFixture) {
+  // Python Tornado's server keeps HTTP/1.1 connections alive too.
+  auto a = co_await http_client->fetch(py_url("/hello"));
+  auto b = co_await http_client->fetch(py_url("/chunk"));
+  BOOST_TEST(b.body == "asdfqwer");
+  BOOST_TEST(http_client->idle_connection_count() == 1u);
+  co_return;
 }
 
 BOOST_AUTO_TEST_SUITE_END()
