@@ -1,26 +1,28 @@
-// Tests of tornado.httpclient, against our own HTTPServer (legacy request callback) and against a
-// Python Tornado 6.2 server (tests/httpclient/tornado_server.py) started once for the program.
-// Ports cases of tornado/test/httpclient_test.py (HTTPClientCommonTestCase, HTTPResponseTestCase,
-// SyncHTTPClientTest, HTTPErrorTestCase) and tornado/test/simple_httpclient_test.py
-// (SimpleHTTPClientTestMixin) by name.
+// Tests of tornado.httpclient, against our own HTTPServer (legacy request callback), scripted raw
+// servers, a small HTTP proxy, and a Python Tornado 6.2 server (tests/httpclient/tornado_server.py)
+// started once for the program. Ports tornado/test/httpclient_test.py (HTTPClientCommonTestCase,
+// HTTPResponseTestCase, SyncHTTPClientTest, HTTPRequestTestCase, HTTPErrorTestCase) and
+// tornado/test/simple_httpclient_test.py (SimpleHTTPClientTestMixin, SimpleHTTPSClientTestCase,
+// CreateAsyncHTTPClientTestCase, HTTP100ContinueTestCase, HTTP204NoContentTestCase,
+// HostnameMappingTestCase, ResolveTimeoutTestCase, MaxHeaderSizeTest, MaxBodySizeTest,
+// MaxBufferSizeTest, ChunkedWithContentLengthTest) by name; suites named ...2 hold the cases
+// ported after the first version. Beyond Tornado: KeepAliveTest (connection reuse),
+// RedirectCredentialsTest, ClientCertificateTest, ProxyTest.
 //
-// Not ported yet, and why:
-//  - test_*_stack_context, test_types, test_header_types, test_body_encoding (str vs bytes):
-//    Python typing matters with no C++ counterpart (headers and bodies are std::string).
-//  - test_configure_defaults, AsyncHTTPClient.configure: there is one implementation and no
-//    `defaults` dictionary; HTTPRequest's members carry Tornado's defaults.
-//  - test_bind_source_ip, proxies, client certificates, expect_100_continue, prepare_curl_callback,
-//    if_modified_since, network_interface: these HTTPRequest options are not implemented yet.
-//  - test_error_after_cancel, test_future_interface's cancellation: not covered yet.
-//  - the keep-alive / max_clients stress cases of simple_httpclient_test.py (test_connection_limit
-//    beyond test_queue_timeout): not covered yet.
-//  - test_ipv6: the house rule is that network tests bind 127.0.0.1 only.
-//  - test_connect_timeout: needs a resolver or server that never answers a connect; not covered
-//    yet (request_timeout and the queue timeout are).
-//  - test_chunked_close, test_multi_line_headers, test_304_with_content_length,
-//    test_non_ascii_header, test_basic_auth_unicode, test_redirect_put_without_body's raw-socket
-//    variants, HTTPResponseTestCase.test_str, HTTPRequestTestCase (property setters), test_copy:
-//    not ported yet (raw-socket servers and Python object protocols).
+// Not ported, and why:
+//  - test_types, test_header_types, test_body_encoding, HTTPRequestTestCase.test_headers /
+//    test_headers_setter / test_null_headers_setter / test_body / test_body_setter: str vs bytes
+//    and property setters; headers and bodies are std::string and plain members here.
+//  - RequestProxyTest (_RequestProxy): defaults are a prototype HTTPRequest
+//    (AsyncHTTPClientOptions::defaults), not a proxy object; test_configure_defaults covers them.
+//  - HTTPResponseTestCase.test_str: Python repr.
+//  - SyncHTTPClientSubprocessTest.test_destructor_log: Python garbage collection at exit.
+//  - test_native_body_producer_*: Python's asyncio-native coroutines; C++ has one kind, covered
+//    by test_async_body_producer_*.
+//  - test_response_times' time_info: only curl_httpclient fills it.
+//  - prepare_curl_callback, SimpleHTTPClientTestCase's curl skips: there is no curl client.
+//  - test_large_headers raises UnsatisfiableReadError in Tornado; here the codec logs the
+//    oversized head and the request fails as HTTPStreamClosedError (599), as test_large_body does.
 #define BOOST_TEST_MODULE httpclient
 #include <tornado/testing.hpp>
 
@@ -42,9 +44,11 @@ import tornado.httpserver;
 import tornado.httputil;
 import tornado.iostream;
 import tornado.netutil;
+import tornado.tcpclient;
 import tornado.tcpserver;
 import tornado.gen;
 import tornado.ioloop;
+import tornado.log;
 
 using namespace tornado;
 using httpclient::AsyncHTTPClient;
@@ -159,6 +163,29 @@ void handle(httputil::HTTPServerRequest& request) {
   } else if (p == "/header") {
     // The value of the request header named by ?name= ("(none)" if absent).
     respond(request, 200, request.headers.get(arg(request, "name"), "(none)"));
+  } else if (p == "/no_content") {
+    // 204 without Content-Length (RFC 9110 8.6: it has no body to measure).
+    (void)request.connection->write_headers(httputil::ResponseStartLine{"HTTP/1.1", 204, "No Content"}, {});
+    request.connection->finish();
+  } else if (p == "/304_with_content_length") {
+    // Servers should not send Content-Length with a 304 but some do: the client must not wait
+    // for 42 bytes that will never come.
+    (void)request.connection->write_headers(httputil::ResponseStartLine{"HTTP/1.1", 304, "Not Modified"},
+                                            {{"Content-Length", "42"}});
+    request.connection->finish();
+  } else if (p == "/head") {
+    respond(request, 200, "1234567");
+  } else if (p == "/options") {
+    respond(request, 200, "ok", {{"Access-Control-Allow-Origin", "*"}});
+  } else if (p == "/see_other_post") {
+    int code = std::stoi(request.body);
+    respond(request, code, "", {{"Location", "/see_other_get"}});
+  } else if (p == "/see_other_get") {
+    respond(request, request.body.empty() ? 200 : 500, request.body.empty() ? "ok" : "unexpected body");
+  } else if (p == "/large_headers") {
+    respond(request, 200, "ok", {{"X-Filler", std::string(std::stoul(arg(request, "n")), 'a')}});
+  } else if (p == "/large_body") {
+    respond(request, 200, std::string(std::stoul(arg(request, "n")), 'a'));
   } else if (p == "/hang") {
     // Never answers: the client's request_timeout must end it.
   } else {
@@ -866,6 +893,906 @@ TORNADO_GEN_TEST(test_python_server_connection_reused, ServerFixture) {
   BOOST_TEST(b.body == "asdfqwer");
   BOOST_TEST(http_client->idle_connection_count() == 1u);
   co_return;
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// --- Ports of the rest of httpclient_test.py and simple_httpclient_test.py ---------------------
+
+namespace {
+
+// Reads a request head and answers with `response` as it is, then closes: the raw-socket servers
+// of simple_httpclient_test.py (test_chunked_close, test_multi_line_headers...).
+Future<void> answer_raw(std::shared_ptr<iostream::IOStream> stream, std::string response) {
+  co_await stream->read_until("\r\n\r\n");
+  co_await stream->write(std::move(response));
+  stream->close();
+}
+
+RawServer raw_answer(std::string response) {
+  return RawServer([response](std::shared_ptr<iostream::IOStream> s, int) { return answer_raw(s, response); });
+}
+
+// A resolver that never answers (until destroyed): simple_httpclient_test.py's TimeoutResolver
+// and BadResolver.
+struct HangingResolver : netutil::Resolver {
+  std::vector<Future<std::vector<netutil::ResolvedAddress>>> pending;
+  Future<std::vector<netutil::ResolvedAddress>> resolve(std::string, std::uint16_t, int) override {
+    pending.emplace_back();
+    return pending.back();
+  }
+};
+
+template <class E, class F>
+Future<bool> raises(F&& make_future) {
+  try {
+    co_await make_future();
+  } catch (const E&) {
+    co_return true;
+  }
+  co_return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(HTTPClientCommonTestCase2)
+
+TORNADO_GEN_TEST(test_patch_receives_payload, ServerFixture) {
+  HTTPRequest r(py_url("/patch"), "PATCH");
+  r.body = "some patch data";
+  BOOST_TEST((co_await http_client->fetch(std::move(r))).body == "some patch data");
+}
+
+TORNADO_GEN_TEST(test_chunked_close, ServerFixture) {
+  // The last chunks and the close arrive together.
+  auto raw = raw_answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n1\r\n1\r\n2\r\n0\r\n\r\n");
+  auto response = co_await http_client->fetch(raw.url());
+  BOOST_TEST(response.body == "12");
+}
+
+TORNADO_GEN_TEST(test_basic_auth_unicode, ServerFixture) {
+  // UTF-8 credentials, as Tornado 6 (and curl) encode them.
+  HTTPRequest r(py_url("/auth"));
+  r.auth_username = "test";
+  r.auth_password = "123\xc2\xa3";
+  BOOST_TEST((co_await http_client->fetch(std::move(r))).body == "Basic dGVzdDoxMjPCow==");
+  HTTPRequest r2(py_url("/auth"));
+  r2.auth_username = "\xd1\x82\xd0\xb5\xd1\x81\xd1\x82";
+  r2.auth_password = "\xd0\xbf\xd0\xb0\xd1\x80\xd0\xbe\xd0\xbb\xd1\x8c";
+  BOOST_TEST((co_await http_client->fetch(std::move(r2))).body == "Basic 0YLQtdGB0YI60L/QsNGA0L7Qu9GM");
+}
+
+TORNADO_GEN_TEST(test_invalid_gzip, ServerFixture) {
+  // Tornado accepts either outcome; what matters is that the client does not hang.
+  tornado::testing::ExpectLog expect("tornado.application", "(Uncaught exception|Exception in callback)", false);
+  try {
+    auto response = co_await http_client->fetch(py_url("/invalid_gzip"));
+    BOOST_TEST(response.code == 200);
+    BOOST_TEST(response.body.substr(0, 14) == "Hello World 0\n");
+  } catch (const HTTPClientError&) {
+  } catch (const httputil::HTTPInputError&) {
+  }
+}
+
+TORNADO_GEN_TEST(test_configure_defaults, ServerFixture) {
+  HTTPRequest defaults;
+  defaults.user_agent = "TestDefaultUserAgent";
+  defaults.allow_ipv6 = false;
+  auto client = AsyncHTTPClient::instance(true, {.defaults = defaults});
+  BOOST_TEST((co_await client->fetch(get_url("/user_agent"))).body == "TestDefaultUserAgent");
+  client->close();
+}
+
+TORNADO_GEN_TEST(test_multi_line_headers, ServerFixture) {
+  // Obsolete line folding (RFC 9112 5.2) is rare but allowed in responses.
+  auto raw = raw_answer("HTTP/1.1 200 OK\r\nX-XSS-Protection: 1;\r\n\tmode=block\r\n\r\n");
+  auto response = co_await http_client->fetch(raw.url());
+  BOOST_TEST(response.headers.get("X-XSS-Protection", "") == "1; mode=block");
+}
+
+TORNADO_GEN_TEST(test_header_encoding, ServerFixture) {
+  // Bytes beyond ASCII (obs-text, Latin-1 in Tornado's test) pass through unchanged.
+  HTTPRequest r("/header?name=Foo");
+  r.headers.set("Foo", "b\xe4r");
+  BOOST_TEST((co_await fetch(std::move(r))).body == "b\xe4r");
+}
+
+TORNADO_GEN_TEST(test_304_with_content_length, ServerFixture) {
+  auto response = co_await fetch("/304_with_content_length");
+  BOOST_TEST(response.code == 304);
+  BOOST_TEST(response.headers.get("Content-Length", "") == "42");
+  BOOST_TEST(response.body.empty());
+  // The connection stays usable: nothing was left to read.
+  BOOST_TEST((co_await fetch("/hello")).body == "Hello world!");
+  BOOST_TEST(connections_seen.size() == 1u);
+}
+
+TORNADO_GEN_TEST(test_future_interface, ServerFixture) {
+  auto response = co_await http_client->fetch(get_url("/hello"));
+  BOOST_TEST(response.body == "Hello world!");
+}
+
+TORNADO_GEN_TEST(test_bind_source_ip, ServerFixture) {
+  HTTPRequest r(get_url("/hello"));
+  r.network_interface = "127.0.0.1";
+  BOOST_TEST((co_await http_client->fetch(std::move(r))).code == 200);
+  HTTPRequest bad(get_url("/hello"));
+  bad.network_interface = "not-interface-or-ip";
+  bool raised = false;
+  try {
+    co_await http_client->fetch(std::move(bad));
+  } catch (const std::invalid_argument& e) {
+    raised = std::string(e.what()).find("not-interface-or-ip") != std::string::npos;
+  }
+  BOOST_TEST(raised);
+}
+
+TORNADO_GEN_TEST(test_all_methods_python, ServerFixture) {
+  for (const char* method : {"GET", "DELETE", "OPTIONS"})
+    BOOST_TEST((co_await http_client->fetch(HTTPRequest(py_url("/all_methods"), method))).body == method);
+  for (const char* method : {"POST", "PUT", "PATCH"}) {
+    HTTPRequest r(py_url("/all_methods"), method);
+    r.body = "";
+    BOOST_TEST((co_await http_client->fetch(std::move(r))).body == method);
+  }
+  BOOST_TEST((co_await http_client->fetch(HTTPRequest(py_url("/all_methods"), "HEAD"))).body.empty());
+  HTTPRequest other(py_url("/all_methods"), "OTHER");
+  other.allow_nonstandard_methods = true;
+  BOOST_TEST((co_await http_client->fetch(std::move(other))).body == "OTHER");
+  // Without allow_nonstandard_methods an unknown method is refused before sending.
+  BOOST_TEST(co_await raises<std::invalid_argument>([&] {
+    return http_client->fetch(HTTPRequest(py_url("/all_methods"), "OTHER"));
+  }));
+}
+
+TORNADO_GEN_TEST(test_body_sanity_checks_producer, ServerFixture) {
+  // A body_producer counts as a body: refused on GET, enough for POST.
+  HTTPRequest r("/method", "GET");
+  r.body_producer = [](HTTPRequest::WriteFunction) -> Future<void> { co_return; };
+  BOOST_TEST(co_await raises<std::invalid_argument>([&] { return fetch(std::move(r)); }));
+  HTTPRequest both("/method", "GET");
+  both.body = "x";
+  both.allow_nonstandard_methods = true;
+  BOOST_TEST((co_await fetch(std::move(both))).body == "GET");
+}
+
+TORNADO_GEN_TEST(test_non_ascii_header, ServerFixture) {
+  // A response header with a byte beyond ASCII reaches the caller as it was sent.
+  auto raw = raw_answer("HTTP/1.1 200 OK\r\nFoo: \xe9\r\nContent-Length: 0\r\n\r\n");
+  auto response = co_await http_client->fetch(raw.url());
+  BOOST_TEST(response.headers.get("Foo", "") == "\xe9");
+}
+
+TORNADO_GEN_TEST(test_zero_timeout, ServerFixture) {
+  HTTPRequest a("/hello");
+  a.connect_timeout = 0;
+  BOOST_TEST((co_await fetch(std::move(a))).code == 200);
+  HTTPRequest b("/hello");
+  b.request_timeout = 0;
+  BOOST_TEST((co_await fetch(std::move(b))).code == 200);
+  HTTPRequest c("/hello");
+  c.connect_timeout = 0;
+  c.request_timeout = 0;
+  BOOST_TEST((co_await fetch(std::move(c))).code == 200);
+}
+
+TORNADO_GEN_TEST(test_error_after_cancel, ServerFixture) {
+  auto fut = http_client->fetch(get_url("/404"));
+  fut.cancel();
+  tornado::testing::ExpectLog expect("tornado.application", "Exception after Future was cancelled");
+  for (int i = 0; i < 100 && expect.matched() == 0; ++i) co_await gen::sleep(0.01);
+}
+
+TORNADO_GEN_TEST(test_if_modified_since, ServerFixture) {
+  // httpclient_test.py's HTTPRequestTestCase.test_if_modified_since, seen from the server.
+  double when = 1700000000.0;
+  HTTPRequest r("/header?name=If-Modified-Since");
+  r.if_modified_since = when;
+  BOOST_TEST((co_await fetch(std::move(r))).body == httputil::format_timestamp(when));
+  BOOST_TEST(httputil::format_timestamp(when) == "Tue, 14 Nov 2023 22:13:20 GMT");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(SimpleHTTPClientTestMixin2)
+
+BOOST_AUTO_TEST_CASE(test_singleton) {
+  // One client per loop, unless force_instance; another loop has a client of its own.
+  auto make = [] { return AsyncHTTPClient::instance(); };
+  ioloop::IOLoop loop1(false), loop2(false);
+  auto c1 = loop1.run_sync(make);
+  BOOST_TEST(c1.get() == loop1.run_sync(make).get());
+  BOOST_TEST(c1.get() != loop1.run_sync([] { return AsyncHTTPClient::instance(true); }).get());
+  auto c2 = loop2.run_sync(make);
+  BOOST_TEST(c1.get() != c2.get());
+  c1.reset();
+  c2.reset();
+  loop1.close();
+  loop2.close();
+}
+
+TORNADO_GEN_TEST(test_connection_limit, ServerFixture) {
+  // Requests past max_clients wait in the queue until a slot frees.
+  auto triggers = std::make_shared<std::vector<Future<void>>>();
+  RawServer raw([triggers](std::shared_ptr<iostream::IOStream> s, int) -> Future<void> {
+    Future<void> trigger;
+    triggers->push_back(trigger);
+    return [](std::shared_ptr<iostream::IOStream> s, Future<void> trigger) -> Future<void> {
+      co_await s->read_until("\r\n\r\n");
+      co_await trigger;
+      co_await s->write(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"));
+      s->close();
+    }(s, trigger);
+  });
+  auto client = AsyncHTTPClient::instance(true, {.max_clients = 2});
+  BOOST_TEST(client->options().max_clients == 2u);
+  std::vector<Future<HTTPResponse>> futures;
+  for (int i = 0; i < 4; ++i) futures.push_back(client->fetch(raw.url()));
+  for (int i = 0; i < 100 && triggers->size() < 2; ++i) co_await gen::sleep(0.01);
+  BOOST_TEST(triggers->size() == 2u);
+  BOOST_TEST(client->queued_count() == 2u);
+  BOOST_TEST(client->active_count() == 2u);
+  (*triggers)[0].set_result();
+  (*triggers)[1].set_result();
+  co_await futures[0];
+  co_await futures[1];
+  for (int i = 0; i < 100 && triggers->size() < 4; ++i) co_await gen::sleep(0.01);
+  BOOST_TEST(triggers->size() == 4u);
+  BOOST_TEST(client->queued_count() == 0u);
+  (*triggers)[2].set_result();
+  (*triggers)[3].set_result();
+  BOOST_TEST((co_await futures[2]).body == "ok");
+  BOOST_TEST((co_await futures[3]).body == "ok");
+  client->close();
+}
+
+TORNADO_GEN_TEST(test_redirect_connection_limit, ServerFixture) {
+  // Following redirects takes no extra slot.
+  auto client = AsyncHTTPClient::instance(true, {.max_clients = 1});
+  HTTPRequest r(get_url("/countdown/3"));
+  r.max_redirects = 3;
+  auto response = co_await client->fetch(std::move(r));
+  BOOST_TEST(response.body == "Zero");
+  client->close();
+}
+
+TORNADO_GEN_TEST(test_header_reuse, ServerFixture) {
+  HTTPRequest r(get_url("/hello"));
+  r.headers.set("User-Agent", "Foo");
+  co_await http_client->fetch(r);
+  auto all = r.headers.get_all();
+  BOOST_REQUIRE(all.size() == 1u);
+  BOOST_TEST(all[0].first == "User-Agent");
+  BOOST_TEST(all[0].second == "Foo");
+}
+
+TORNADO_GEN_TEST(test_default_user_agent, ServerFixture) {
+  auto response = co_await fetch("/user_agent");
+  BOOST_TEST(response.code == 200);
+  BOOST_TEST(response.body == "Tornado/6.2");
+}
+
+TORNADO_GEN_TEST(test_see_other_redirect_original_request, ServerFixture) {
+  for (int code : {302, 303}) {
+    auto response = co_await fetch(post("/see_other_post", std::to_string(code)));
+    BOOST_TEST(response.code == 200);
+    BOOST_TEST(response.body == "ok");
+    BOOST_TEST(response.request.url.ends_with("/see_other_post"));
+    BOOST_TEST(response.effective_url.ends_with("/see_other_get"));
+    // The request is the original one, still a POST.
+    BOOST_TEST(response.request.method == "POST");
+  }
+}
+
+TORNADO_GEN_TEST(test_connect_timeout, ServerFixture) {
+  auto resolver = std::make_shared<HangingResolver>();
+  auto client = AsyncHTTPClient::instance(true, {.resolver = resolver});
+  HTTPRequest r(get_url("/hello"));
+  r.connect_timeout = 0.1;
+  r.request_timeout = 3600;
+  bool raised = false;
+  try {
+    co_await client->fetch(std::move(r));
+  } catch (const httpclient::HTTPTimeoutError& e) {
+    raised = std::string(e.what()) == "HTTP 599: Timeout while connecting";
+  }
+  BOOST_TEST(raised);
+  client->close();
+}
+
+TORNADO_GEN_TEST(test_ipv6, ServerFixture) {
+  // On ::1, the IPv6 loopback (the house rule keeps servers on loopback addresses).
+  int fd = -1, v6port = 0;
+  try {
+    auto sock = tornado::testing::bind_unused_port(false, "::1");
+    fd = sock.fd;
+    v6port = sock.port;
+  } catch (const std::exception&) {
+    BOOST_TEST_MESSAGE("no IPv6 loopback: test_ipv6 skipped");
+    co_return;
+  }
+  server->add_socket(fd);
+  std::string url = "http://[::1]:" + std::to_string(v6port) + "/hello";
+  HTTPRequest v4only(url);
+  v4only.allow_ipv6 = false;
+  BOOST_TEST(co_await raises<std::exception>([&] { return http_client->fetch(std::move(v4only)); }));
+  BOOST_TEST((co_await http_client->fetch(url)).body == "Hello world!");
+}
+
+TORNADO_GEN_TEST(test_multiple_content_length_accepted, ServerFixture) {
+  {
+    auto raw = raw_answer("HTTP/1.0 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok");
+    BOOST_TEST((co_await http_client->fetch(raw.url())).body == "ok");
+  }
+  {
+    tornado::testing::ExpectLog expect("tornado.general", ".*", false);
+    auto raw = raw_answer("HTTP/1.0 200 OK\r\nContent-Length: 2\r\nContent-Length: 4\r\n\r\nok");
+    BOOST_TEST(co_await raises<httpclient::HTTPStreamClosedError>([&] { return http_client->fetch(raw.url()); }));
+  }
+}
+
+TORNADO_GEN_TEST(test_head_request, ServerFixture) {
+  auto response = co_await fetch(HTTPRequest("/head", "HEAD"));
+  BOOST_TEST(response.code == 200);
+  BOOST_TEST(response.headers.get("content-length", "") == "7");
+  BOOST_TEST(response.body.empty());
+}
+
+TORNADO_GEN_TEST(test_options_request, ServerFixture) {
+  auto response = co_await fetch(HTTPRequest("/options", "OPTIONS"));
+  BOOST_TEST(response.code == 200);
+  BOOST_TEST(response.headers.get("content-length", "") == "2");
+  BOOST_TEST(response.headers.get("access-control-allow-origin", "") == "*");
+  BOOST_TEST(response.body == "ok");
+}
+
+TORNADO_GEN_TEST(test_no_content, ServerFixture) {
+  auto response = co_await fetch("/no_content");
+  BOOST_TEST(response.code == 204);
+  BOOST_TEST(!response.headers.contains("Content-Length"));
+  BOOST_TEST(response.body.empty());
+}
+
+TORNADO_GEN_TEST(test_host_header, ServerFixture) {
+  auto is_host = [](const std::string& s) {
+    return s.starts_with("127.0.0.1:") && s.size() > 10 &&
+           s.find_first_not_of("0123456789", 10) == std::string::npos;
+  };
+  auto response = co_await fetch("/header?name=Host");
+  BOOST_TEST(is_host(response.body), response.body);
+  // Credentials in the URL stay out of Host.
+  std::string url = get_url("/header?name=Host");
+  url.replace(0, 7, "http://me:secret@");
+  response = co_await http_client->fetch(url);
+  BOOST_TEST(is_host(response.body), response.body);
+}
+
+TORNADO_GEN_TEST(test_no_content_length, ServerFixture) {
+  // An HTTP/1.0 body delimited by the end of the connection.
+  auto raw = raw_answer("HTTP/1.0 200 OK\r\n\r\nhello");
+  BOOST_TEST((co_await http_client->fetch(raw.url())).body == "hello");
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+}
+
+namespace {
+Future<void> sync_body_producer(HTTPRequest::WriteFunction write) {
+  (void)write("1234");
+  (void)write("5678");
+  co_return;
+}
+Future<void> async_body_producer(HTTPRequest::WriteFunction write) {
+  co_await write("1234");
+  co_await gen::moment;
+  co_await write("5678");
+}
+}  // namespace
+
+TORNADO_GEN_TEST(test_sync_body_producer_chunked, ServerFixture) {
+  HTTPRequest r("/echopost", "POST");
+  r.body_producer = sync_body_producer;
+  BOOST_TEST((co_await fetch(std::move(r))).body == "12345678");
+  BOOST_TEST(last_headers.get("Transfer-Encoding", "") == "chunked");
+}
+
+TORNADO_GEN_TEST(test_sync_body_producer_content_length, ServerFixture) {
+  HTTPRequest r("/echopost", "POST");
+  r.body_producer = sync_body_producer;
+  r.headers.set("Content-Length", "8");
+  BOOST_TEST((co_await fetch(std::move(r))).body == "12345678");
+  BOOST_TEST(!last_headers.contains("Transfer-Encoding"));
+}
+
+TORNADO_GEN_TEST(test_async_body_producer_chunked, ServerFixture) {
+  HTTPRequest r("/echopost", "POST");
+  r.body_producer = async_body_producer;
+  BOOST_TEST((co_await fetch(std::move(r))).body == "12345678");
+  // And against Python Tornado's server.
+  HTTPRequest p(py_url("/echo_post"), "POST");
+  p.body_producer = async_body_producer;
+  BOOST_TEST((co_await http_client->fetch(std::move(p))).body == "12345678");
+}
+
+TORNADO_GEN_TEST(test_async_body_producer_content_length, ServerFixture) {
+  HTTPRequest r("/echopost", "POST");
+  r.body_producer = async_body_producer;
+  r.headers.set("Content-Length", "8");
+  BOOST_TEST((co_await fetch(std::move(r))).body == "12345678");
+}
+
+TORNADO_GEN_TEST(test_body_producer_wrong_length, ServerFixture) {
+  // Fewer bytes than the Content-Length promised: the request fails instead of hanging.
+  HTTPRequest r("/echopost", "POST");
+  r.body_producer = sync_body_producer;
+  r.headers.set("Content-Length", "9");
+  BOOST_TEST(co_await raises<httputil::HTTPOutputError>([&] { return fetch(std::move(r)); }));
+}
+
+TORNADO_GEN_TEST(test_100_continue, ServerFixture) {
+  HTTPRequest r("/echopost", "POST");
+  r.body = "1234";
+  r.expect_100_continue = true;
+  BOOST_TEST((co_await fetch(std::move(r))).body == "1234");
+  BOOST_TEST(last_headers.get("Expect", "") == "100-continue");
+  HTTPRequest p(py_url("/echo_post"), "POST");
+  p.body_producer = async_body_producer;
+  p.expect_100_continue = true;
+  BOOST_TEST((co_await http_client->fetch(std::move(p))).body == "12345678");
+}
+
+TORNADO_GEN_TEST(test_100_continue_early_response, ServerFixture) {
+  HTTPRequest r(py_url("/respond_in_prepare"), "POST");
+  bool called = false;
+  r.body_producer = [&called](HTTPRequest::WriteFunction) -> Future<void> {
+    called = true;
+    co_return;
+  };
+  r.expect_100_continue = true;
+  auto response = co_await http_client->fetch(std::move(r), false);
+  BOOST_TEST(response.code == 403);
+  BOOST_TEST(response.body == "forbidden");
+  BOOST_TEST(!called);
+  // The server may still expect the body that never came: the connection is not reused.
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+}
+
+TORNADO_GEN_TEST(test_streaming_follow_redirects, ServerFixture) {
+  std::vector<std::string> headers, chunks;
+  HTTPRequest r("/redirect?url=/hello");
+  r.header_callback = [&](std::string line) { headers.push_back(std::move(line)); };
+  r.streaming_callback = [&](std::string chunk) { chunks.push_back(std::move(chunk)); };
+  co_await fetch(std::move(r));
+  BOOST_TEST(chunks == std::vector<std::string>{"Hello world!"});
+  int start_lines = 0;
+  for (auto& h : headers) start_lines += h.starts_with("HTTP/");
+  BOOST_TEST(start_lines == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(SimpleHTTPSClientTestCase2)
+
+TORNADO_GEN_TEST(test_ssl_context, HTTPSFixture) {
+  netutil::SSLContext ctx(false);
+  ctx.set_verify_mode(netutil::CertReqs::none);
+  HTTPRequest r(get_url("/hello"));
+  r.ssl_options = ctx;
+  BOOST_TEST((co_await http_client->fetch(std::move(r))).body == "Hello world!");
+}
+
+TORNADO_GEN_TEST(test_ssl_context_handshake_fail, HTTPSFixture) {
+  tornado::testing::ExpectLog expect("tornado.general", ".*", false);
+  netutil::SSLContext ctx(false);  // verifies, but trusts no CA that signed the server's certificate
+  ctx.load_verify_locations(data_file("other.crt"));
+  HTTPRequest r("https://localhost:" + std::to_string(port) + "/hello");
+  r.ssl_options = ctx;
+  BOOST_TEST(co_await raises<netutil::SSLError>([&] { return http_client->fetch(std::move(r)); }));
+}
+
+TORNADO_GEN_TEST(test_error_logging, HTTPSFixture) {
+  // The server's certificate does not verify against the system's CAs: the SSLError is raised,
+  // and no stack trace is logged for it.
+  tornado::testing::ExpectLog expect("tornado.general", ".*", false);
+  BOOST_TEST(co_await raises<netutil::SSLError>([&] { return http_client->fetch(get_url("/")); }));
+  BOOST_TEST(!expect.logged_stack());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(CreateAsyncHTTPClientTestCase)
+
+TORNADO_GEN_TEST(test_max_clients, AsyncTestCase) {
+  BOOST_TEST(AsyncHTTPClient::instance(true)->options().max_clients == 10u);
+  BOOST_TEST(AsyncHTTPClient::instance(true, {.max_clients = 11})->options().max_clients == 11u);
+  co_return;
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(HTTP100ContinueTestCase)
+
+TORNADO_GEN_TEST(test_100_continue, ServerFixture) {
+  // An interim 100 the client did not ask for is skipped.
+  auto raw = raw_answer("HTTP/1.1 100 CONTINUE\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA");
+  BOOST_TEST((co_await http_client->fetch(raw.url())).body == "A");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(HTTP204NoContentTestCase)
+
+TORNADO_GEN_TEST(test_204_no_content, ServerFixture) {
+  auto raw = raw_answer("HTTP/1.1 204 No content\r\nContent-Length: 0\r\n\r\n");
+  auto response = co_await http_client->fetch(raw.url());
+  BOOST_TEST(response.code == 204);
+  BOOST_TEST(response.body.empty());
+}
+
+TORNADO_GEN_TEST(test_204_invalid_content_length, ServerFixture) {
+  tornado::testing::ExpectLog expect("tornado.general", ".*Response with code 204 should not have body", true, log::Level::INFO);
+  auto raw = raw_answer("HTTP/1.1 204 No content\r\nContent-Length: 5\r\n\r\n");
+  BOOST_TEST(co_await raises<httpclient::HTTPStreamClosedError>([&] { return http_client->fetch(raw.url()); }));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(HostnameMappingTestCase)
+
+TORNADO_GEN_TEST(test_hostname_mapping, ServerFixture) {
+  auto client = AsyncHTTPClient::instance(true, {.hostname_mapping = {{"www.example.com", "127.0.0.1"}}});
+  auto response = co_await client->fetch("http://www.example.com:" + std::to_string(port) + "/header?name=Host");
+  // The Host header still names the URL's host.
+  BOOST_TEST(response.body == "www.example.com:" + std::to_string(port));
+  client->close();
+}
+
+TORNADO_GEN_TEST(test_port_mapping, ServerFixture) {
+  auto client = AsyncHTTPClient::instance(
+      true, {.hostname_mapping = {{{"foo.example.com", 8000}, {"127.0.0.1", port}}}});
+  BOOST_TEST((co_await client->fetch("http://foo.example.com:8000/hello")).body == "Hello world!");
+  client->close();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(ResolveTimeoutTestCase)
+
+TORNADO_GEN_TEST(test_resolve_timeout, ServerFixture) {
+  auto client = AsyncHTTPClient::instance(true, {.resolver = std::make_shared<HangingResolver>()});
+  HTTPRequest r(get_url("/hello"));
+  r.connect_timeout = 0.1;
+  BOOST_TEST(co_await raises<httpclient::HTTPTimeoutError>([&] { return client->fetch(std::move(r)); }));
+  client->close();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(MaxHeaderSizeTest)
+
+TORNADO_GEN_TEST(test_small_headers, ServerFixture) {
+  auto client = AsyncHTTPClient::instance(true, {.max_header_size = 1024});
+  BOOST_TEST((co_await client->fetch(get_url("/large_headers?n=100"))).body == "ok");
+  client->close();
+}
+
+TORNADO_GEN_TEST(test_large_headers, ServerFixture) {
+  // Tornado fails with UnsatisfiableReadError; here the codec logs the oversized head and the
+  // request fails as a closed connection (599).
+  tornado::testing::ExpectLog expect("tornado.general", "Malformed HTTP message.*header too large", true, log::Level::INFO);
+  auto client = AsyncHTTPClient::instance(true, {.max_header_size = 1024});
+  BOOST_TEST(co_await raises<httpclient::HTTPStreamClosedError>(
+      [&] { return client->fetch(get_url("/large_headers?n=1000")); }));
+  client->close();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(MaxBodySizeTest)
+
+TORNADO_GEN_TEST(test_small_body, ServerFixture) {
+  auto client = AsyncHTTPClient::instance(true, {.max_body_size = 1024 * 64});
+  BOOST_TEST((co_await client->fetch(get_url("/large_body?n=65536"))).body == std::string(1024 * 64, 'a'));
+  client->close();
+}
+
+TORNADO_GEN_TEST(test_large_body, ServerFixture) {
+  tornado::testing::ExpectLog expect("tornado.general", "Malformed HTTP message from .*: Content-Length too long", true, log::Level::INFO);
+  auto client = AsyncHTTPClient::instance(true, {.max_body_size = 1024 * 64});
+  BOOST_TEST(co_await raises<httpclient::HTTPStreamClosedError>(
+      [&] { return client->fetch(get_url("/large_body?n=102400")); }));
+  client->close();
+}
+
+TORNADO_GEN_TEST(test_large_decompressed_body, ServerFixture) {
+  // Not in Tornado's suite: the limit applies to the body after gunzipping, so a small
+  // compressed body cannot expand past it.
+  tornado::testing::ExpectLog expect("tornado.general", "Malformed HTTP message.*decompressed body too large", true, log::Level::INFO);
+  auto client = AsyncHTTPClient::instance(true, {.max_body_size = 1024 * 64});
+  BOOST_TEST(co_await raises<httpclient::HTTPStreamClosedError>([&] { return client->fetch(py_url("/gzip_large")); }));
+  // Within the limit it is decoded.
+  auto big = AsyncHTTPClient::instance(true, {.max_body_size = 1024 * 200});
+  BOOST_TEST((co_await big->fetch(py_url("/gzip_large"))).body == std::string(1024 * 100, 'a'));
+  client->close();
+  big->close();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(MaxBufferSizeTest)
+
+TORNADO_GEN_TEST(test_large_body, ServerFixture) {
+  // A 100 KiB body through a 64 KiB buffer: the body limit, not the buffer, bounds it.
+  auto client = AsyncHTTPClient::instance(true, {.max_buffer_size = 1024 * 64, .max_body_size = 1024 * 100});
+  BOOST_TEST((co_await client->fetch(get_url("/large_body?n=102400"))).body == std::string(1024 * 100, 'a'));
+  client->close();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(ChunkedWithContentLengthTest)
+
+TORNADO_GEN_TEST(test_chunked_with_content_length, ServerFixture) {
+  tornado::testing::ExpectLog expect("tornado.general", "Malformed HTTP message.*", true, log::Level::INFO);
+  auto raw = raw_answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 11\r\n\r\nb\r\nHello world\r\n0\r\n\r\n");
+  BOOST_TEST(co_await raises<httpclient::HTTPStreamClosedError>([&] { return http_client->fetch(raw.url()); }));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(HTTPErrorTestCase2)
+
+BOOST_AUTO_TEST_CASE(test_copy) {
+  HTTPClientError e(403);
+  HTTPClientError e2 = e;
+  BOOST_TEST(&e != &e2);
+  BOOST_TEST(e.code == e2.code);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// --- TLS client certificates ------------------------------------------------------------------
+
+namespace {
+
+// An HTTPS server that requires a client certificate signed by the test CA.
+netutil::SSLContext client_cert_server_tls() {
+  auto ctx = server_tls();
+  ctx.set_verify_mode(netutil::CertReqs::required);
+  ctx.load_verify_locations(data_file("ca.crt"));
+  return ctx;
+}
+struct ClientCertFixture : ServerFixture {
+  ClientCertFixture() : ServerFixture(httpserver::HTTPServerOptions{.ssl_options = client_cert_server_tls()}) {}
+  HTTPRequest request(const std::string& path) const {
+    HTTPRequest r("https://localhost:" + std::to_string(port) + path);
+    r.ca_certs = data_file("ca.crt");
+    return r;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(ClientCertificateTest)
+
+TORNADO_GEN_TEST(test_client_cert, ClientCertFixture) {
+  // tests/data/server.crt is signed by the test CA and allows clientAuth: it serves as the
+  // client's certificate here.
+  // (The server requires a certificate: without one the handshake fails, as checked next. Our
+  // HTTPServer does not fill RequestContext::peer_certificate_der yet, so that is not looked at.)
+  auto r = request("/hello");
+  r.client_cert = data_file("server.crt");
+  r.client_key = data_file("server.key");
+  BOOST_TEST((co_await http_client->fetch(r)).body == "Hello world!");
+  // A request without the certificate does not get the pooled connection that has one.
+  tornado::testing::ExpectLog expect("tornado.general", ".*", false);
+  BOOST_TEST(co_await raises<std::exception>([&] { return http_client->fetch(request("/hello")); }));
+  BOOST_TEST((co_await http_client->fetch(r)).body == "Hello world!");
+  BOOST_TEST(connections_seen.size() == 1u);
+}
+
+TORNADO_GEN_TEST(test_client_cert_untrusted, ClientCertFixture) {
+  // other.crt is self-signed: the server refuses it.
+  tornado::testing::ExpectLog expect("tornado.general", ".*", false);
+  auto r = request("/hello");
+  r.client_cert = data_file("other.crt");
+  r.client_key = data_file("other.key");
+  BOOST_TEST(co_await raises<std::exception>([&] { return http_client->fetch(r); }));
+}
+
+TORNADO_GEN_TEST(test_client_cert_bad_file, ClientCertFixture) {
+  auto r = request("/hello");
+  r.client_cert = data_file("no-such-file.crt");
+  BOOST_TEST(co_await raises<netutil::SSLError>([&] { return http_client->fetch(r); }));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// --- HTTP proxies (beyond simple_httpclient, which raises NotImplementedError for them) ---------
+
+namespace {
+
+// What the test proxy saw, and what it asks for.
+struct ProxyState {
+  std::vector<std::string> request_lines;  // the first line of each request it read
+  std::vector<std::string> proxy_auth;     // the Proxy-Authorization of each ("" if none)
+  std::vector<std::string> forwarded_auth; // Proxy-Authorization in what reached the server (must be none)
+  std::string required_auth;               // if set: requests without it get 407
+  int connections = 0;
+};
+
+Future<void> pipe_streams(std::shared_ptr<iostream::IOStream> from, std::shared_ptr<iostream::IOStream> to) {
+  try {
+    for (;;) {
+      std::string data = co_await from->read_bytes(65536, true);
+      co_await to->write(std::move(data));
+    }
+  } catch (const iostream::StreamClosedError&) {
+  }
+  to->close();
+}
+
+// A small HTTP proxy: CONNECT opens a tunnel (RFC 9110 9.3.6); a request in absolute form
+// (RFC 9112 3.2.2) is sent on to its server in origin form, with `Connection: close` so that the
+// connection carries that exchange only.
+Future<void> proxy_serve(std::shared_ptr<iostream::IOStream> client, std::shared_ptr<ProxyState> st) {
+  ++st->connections;
+  std::string head = co_await client->read_until("\r\n\r\n");
+  auto eol = head.find("\r\n");
+  std::string line = head.substr(0, eol);
+  auto headers = httputil::HTTPHeaders::parse(head.substr(eol + 2));
+  st->request_lines.push_back(line);
+  std::string auth = headers.get("Proxy-Authorization", "");
+  st->proxy_auth.push_back(auth);
+  if (!st->required_auth.empty() && auth != st->required_auth) {
+    co_await client->write(std::string_view(
+        "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n"));
+    client->close();
+    co_return;
+  }
+  auto sp1 = line.find(' '), sp2 = line.rfind(' ');
+  std::string method = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string hostport, path;
+  if (method == "CONNECT") {
+    hostport = target;
+  } else {
+    std::string after = target.substr(std::string("http://").size());
+    auto slash = after.find('/');
+    hostport = after.substr(0, slash);
+    path = slash == std::string::npos ? "/" : after.substr(slash);
+  }
+  auto colon = hostport.rfind(':');
+  std::string host = hostport.substr(0, colon);
+  int port = std::stoi(hostport.substr(colon + 1));
+  if (host.starts_with("[")) host = host.substr(1, host.size() - 2);
+  std::shared_ptr<iostream::IOStream> upstream(co_await tcpclient::TCPClient().connect(host, static_cast<std::uint16_t>(port)));
+  if (method == "CONNECT") {
+    co_await client->write(std::string_view("HTTP/1.1 200 Connection established\r\n\r\n"));
+  } else {
+    std::string out = method + " " + path + " HTTP/1.1\r\n";
+    headers.set("Connection", "close");
+    st->forwarded_auth.push_back("");
+    for (auto [k, v] : headers.get_all()) {
+      if (k == "Proxy-Authorization") continue;  // for the proxy, not for the server
+      out += std::string(k) + ": " + std::string(v) + "\r\n";
+    }
+    out += "\r\n";
+    co_await upstream->write(std::move(out));
+  }
+  auto up = pipe_streams(client, upstream);
+  auto down = pipe_streams(upstream, client);
+  co_await up;
+  co_await down;
+}
+
+struct TestProxy {
+  std::shared_ptr<ProxyState> state = std::make_shared<ProxyState>();
+  RawServer server{[st = state](std::shared_ptr<iostream::IOStream> s, int) { return proxy_serve(s, st); }};
+  void apply(HTTPRequest& r) const {
+    r.proxy_host = "127.0.0.1";
+    r.proxy_port = static_cast<std::uint16_t>(server.port);
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(ProxyTest)
+
+TORNADO_GEN_TEST(test_http_proxy, ServerFixture) {
+  TestProxy proxy;
+  HTTPRequest r(get_url("/hello?name=proxy"));
+  proxy.apply(r);
+  auto response = co_await http_client->fetch(r);
+  BOOST_TEST(response.body == "Hello proxy!");
+  BOOST_REQUIRE(proxy.state->request_lines.size() == 1u);
+  // The absolute form, with the query.
+  BOOST_TEST(proxy.state->request_lines[0] == "GET " + get_url("/hello?name=proxy") + " HTTP/1.1");
+  BOOST_TEST(proxy.state->proxy_auth[0] == "");
+  // The server sees the origin's Host.
+  BOOST_TEST((co_await http_client->fetch(r)).body == "Hello proxy!");
+  HTTPRequest h(get_url("/header?name=Host"));
+  proxy.apply(h);
+  BOOST_TEST((co_await http_client->fetch(h)).body == "127.0.0.1:" + std::to_string(port));
+  // A POST body goes through too.
+  HTTPRequest p = post(get_url("/echopost"), "via proxy");
+  proxy.apply(p);
+  BOOST_TEST((co_await http_client->fetch(p)).body == "via proxy");
+}
+
+TORNADO_GEN_TEST(test_http_proxy_auth, ServerFixture) {
+  TestProxy proxy;
+  proxy.state->required_auth = "Basic dXNlcjpwYXNz";  // user:pass
+  HTTPRequest r(get_url("/hello"));
+  proxy.apply(r);
+  // Refused: the proxy's 407 is the response.
+  auto refused = co_await http_client->fetch(r, false);
+  BOOST_TEST(refused.code == 407);
+  r.proxy_username = "user";
+  r.proxy_password = "pass";
+  BOOST_TEST((co_await http_client->fetch(r)).body == "Hello world!");
+  BOOST_TEST(proxy.state->proxy_auth.back() == "Basic dXNlcjpwYXNz");
+  // The proxy's credentials are not the server's.
+  BOOST_TEST(!last_headers.contains("Proxy-Authorization"));
+  BOOST_TEST(!last_headers.contains("Authorization"));
+  HTTPRequest bad(get_url("/hello"));
+  proxy.apply(bad);
+  bad.proxy_username = "user";
+  bad.proxy_auth_mode = "digest";
+  BOOST_TEST(co_await raises<std::invalid_argument>([&] { return http_client->fetch(bad); }));
+}
+
+TORNADO_GEN_TEST(test_https_proxy_connect, HTTPSFixture) {
+  TestProxy proxy;
+  HTTPRequest r("https://localhost:" + std::to_string(port) + "/hello");
+  r.ca_certs = data_file("ca.crt");  // TLS runs end to end: the server's certificate is verified
+  proxy.apply(r);
+  BOOST_TEST((co_await http_client->fetch(r)).body == "Hello world!");
+  BOOST_REQUIRE(!proxy.state->request_lines.empty());
+  BOOST_TEST(proxy.state->request_lines[0] == "CONNECT localhost:" + std::to_string(port) + " HTTP/1.1");
+  // The tunnel is kept alive and reused.
+  BOOST_TEST((co_await http_client->fetch(r)).body == "Hello world!");
+  BOOST_TEST(proxy.state->connections == 1);
+  BOOST_TEST(connections_seen.size() == 1u);
+  // The proxy only sees the CONNECT.
+  BOOST_TEST(proxy.state->request_lines.size() == 1u);
+}
+
+TORNADO_GEN_TEST(test_https_proxy_auth, HTTPSFixture) {
+  TestProxy proxy;
+  proxy.state->required_auth = "Basic dXNlcjpwYXNz";
+  HTTPRequest r("https://localhost:" + std::to_string(port) + "/hello");
+  r.ca_certs = data_file("ca.crt");
+  proxy.apply(r);
+  bool refused = false;
+  try {
+    co_await http_client->fetch(r);
+  } catch (const HTTPClientError& e) {
+    refused = e.code == 407;
+  }
+  BOOST_TEST(refused);
+  r.proxy_username = "user";
+  r.proxy_password = "pass";
+  BOOST_TEST((co_await http_client->fetch(r)).body == "Hello world!");
+  BOOST_TEST(proxy.state->proxy_auth.back() == "Basic dXNlcjpwYXNz");
+}
+
+TORNADO_GEN_TEST(test_https_proxy_bad_certificate, HTTPSFixture) {
+  // Through the tunnel the server's certificate is still checked.
+  tornado::testing::ExpectLog expect("tornado.general", ".*", false);
+  TestProxy proxy;
+  HTTPRequest r("https://localhost:" + std::to_string(port) + "/hello");
+  r.ca_certs = data_file("other.crt");
+  proxy.apply(r);
+  BOOST_TEST(co_await raises<netutil::SSLError>([&] { return http_client->fetch(r); }));
+}
+
+TORNADO_GEN_TEST(test_proxy_refused, ServerFixture) {
+  auto sock = tornado::testing::bind_unused_port();
+  int closed_port = sock.port;
+  ::close(sock.fd);
+  HTTPRequest r(get_url("/hello"));
+  r.proxy_host = "127.0.0.1";
+  r.proxy_port = static_cast<std::uint16_t>(closed_port);
+  BOOST_TEST(co_await raises<httpclient::HTTPStreamClosedError>([&] { return http_client->fetch(r); }));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

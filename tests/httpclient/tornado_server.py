@@ -6,7 +6,7 @@ import sys
 from tornado.ioloop import IOLoop
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
-from tornado.web import Application, RequestHandler
+from tornado.web import Application, RequestHandler, stream_request_body
 
 
 class HelloWorldHandler(RequestHandler):
@@ -65,6 +65,54 @@ class GzipHandler(RequestHandler):
             self.write("asdfqwer")
 
 
+class EchoPostHandler(RequestHandler):
+    def post(self):
+        self.write(self.request.body)
+
+
+class PatchHandler(RequestHandler):
+    def patch(self):
+        "Return the request payload - so we can check it is being kept"
+        self.write(self.request.body)
+
+
+class AllMethodsHandler(RequestHandler):
+    SUPPORTED_METHODS = RequestHandler.SUPPORTED_METHODS + ("OTHER",)
+
+    def method(self):
+        self.write(self.request.method)
+
+    get = head = post = put = delete = options = patch = other = method
+
+
+@stream_request_body
+class RespondInPrepareHandler(RequestHandler):
+    def prepare(self):
+        self.set_status(403)
+        self.finish("forbidden")
+
+
+class InvalidGzipHandler(RequestHandler):
+    def get(self):
+        # set Content-Encoding manually to avoid automatic gzip encoding
+        self.set_header("Content-Type", "text/plain")
+        self.set_header("Content-Encoding", "gzip")
+        # Triggering the potential bug seems to depend on input length.
+        # This length is taken from the bad-response example reported in
+        # https://github.com/tornadoweb/tornado/pull/2875 (uncompressed).
+        text = "".join("Hello World {}\n".format(i) for i in range(9000))[:149051]
+        body = gzip.compress(text.encode(), compresslevel=6) + b"\00"
+        self.write(body)
+
+
+class GzipLargeHandler(RequestHandler):
+    # 100 KiB of "a" that compresses to a few hundred bytes: the body limit counts what it
+    # decompresses to.
+    def get(self):
+        self.set_header("Content-Encoding", "gzip")
+        self.write(gzip.compress(b"a" * 1024 * 100))
+
+
 def main():
     app = Application(
         [
@@ -75,6 +123,12 @@ def main():
             (r"/countdown/([0-9]+)", CountdownHandler, {}, "countdown"),
             (r"/echo_headers", EchoHeadersHandler),
             (r"/gzip", GzipHandler),
+            (r"/echo_post", EchoPostHandler),
+            (r"/patch", PatchHandler),
+            (r"/all_methods", AllMethodsHandler),
+            (r"/respond_in_prepare", RespondInPrepareHandler),
+            (r"/invalid_gzip", InvalidGzipHandler),
+            (r"/gzip_large", GzipLargeHandler),
         ],
         # No access log: the test output is the C++ test's.
         log_function=lambda handler: None,
