@@ -1,10 +1,14 @@
 // tornado.http1connection over socketpairs: the server side answering raw requests, and the
 // client side reading raw responses. The full HTTPServer suites port httpserver_test.py.
+// HTTP1ConnectionTest ports tornado/test/http1connection_test.py (6.2) whole: its one case,
+// test_http10_no_content_length, over a loopback TCP connection as in Python.
 #define BOOST_TEST_MODULE http1connection
 #include <tornado/testing.hpp>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <variant>
@@ -16,6 +20,9 @@ import tornado.httputil;
 import tornado.iostream;
 import tornado.gen;
 import tornado.log;
+import tornado.locks;
+import tornado.netutil;
+import tornado.testing;
 
 using namespace tornado;
 using http1connection::HTTP1Connection;
@@ -216,3 +223,52 @@ TORNADO_GEN_TEST(client_reads_body_until_close, AsyncTestCase) {
   BOOST_TEST(c.body == "until the end");
   BOOST_TEST(c.finished);
 }
+
+// ================================================================================================
+BOOST_AUTO_TEST_SUITE(HTTP1ConnectionTest)
+
+namespace {
+// A connected pair of IOStreams over loopback TCP: the test's asyncSetUp.
+struct TCPPair : AsyncTestCase {
+  std::shared_ptr<IOStream> server_stream;
+  std::shared_ptr<IOStream> client_stream;
+  TCPPair() {
+    auto listener = tornado::testing::bind_unused_port();
+    locks::Event event;
+    auto stop = netutil::add_accept_handler(listener.fd, [&](int fd, netutil::SocketAddress) {
+      server_stream = std::make_shared<IOStream>(fd);
+      event.set();
+    });
+    client_stream = std::make_shared<IOStream>(::socket(AF_INET, SOCK_STREAM, 0));
+    auto connect = [&]() -> Future<void> {
+      co_await client_stream->connect(netutil::SocketAddress("127.0.0.1", static_cast<std::uint16_t>(listener.port)));
+      co_await event.wait();
+    };
+    io_loop().run_sync(connect, 5.0);
+    stop();
+    ::close(listener.fd);
+  }
+  ~TCPPair() override {
+    if (server_stream) server_stream->close();
+    client_stream->close();
+  }
+};
+}  // namespace
+
+TORNADO_GEN_TEST(test_http10_no_content_length, TCPPair) {
+  // Regression test (Tornado's) for can_keep_alive failing on an HTTP/1.0 response with no
+  // Content-Length: the body runs until the connection closes.
+  HTTP1Connection conn(client_stream, true);
+  (void)server_stream->write("HTTP/1.0 200 Not Modified\r\n\r\nhello");
+  server_stream->close();
+
+  Collect delegate;
+  co_await conn.read_response(delegate);
+  BOOST_TEST(delegate.finished);
+  BOOST_TEST(delegate.start.code == 200);
+  BOOST_TEST(delegate.start.reason == "Not Modified");
+  BOOST_TEST(delegate.body == "hello");
+  BOOST_TEST(client_stream->closed());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,4 +1,5 @@
-// tornado.httpserver on real loopback sockets: raw clients, and curl.
+// tornado.httpserver on real loopback sockets: raw clients, curl and Python's http.client. The port of
+// tornado/test/httpserver_test.py is httpserver_conformance_test.cpp (see its top comment).
 #define BOOST_TEST_MODULE httpserver
 #include <tornado/testing.hpp>
 
