@@ -7,7 +7,8 @@
 //    with its own configuration, pid, temp and log paths in a temporary directory: a fixed body, a
 //    static file, a gzip-compressed chunked body, redirects, HEAD, 404, and many fetches at once,
 //    over HTTP and HTTPS (nginx serves tests/data/server.crt; the client trusts tests/data/ca.crt).
-//    Without nginx (looked for on the usual paths and $PATH), the suite is skipped with a message.
+//    Without nginx ($TORNADO_NGINX, else the usual paths and $PATH), the suite is skipped with a
+//    message.
 // Not a port of a Tornado test file: Tornado's own suite talks only to itself.
 #define BOOST_TEST_MODULE interop
 #include <tornado/testing.hpp>
@@ -188,7 +189,10 @@ BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
 
+// $TORNADO_NGINX if set (set it to a missing path to see the suite skipped), else the usual places.
 std::optional<std::string> find_nginx() {
+  if (const char* forced = std::getenv("TORNADO_NGINX"))
+    return ::access(forced, X_OK) == 0 ? std::optional<std::string>(forced) : std::nullopt;
   for (const char* p : {"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx", "/usr/bin/nginx"})
     if (::access(p, X_OK) == 0) return std::string(p);
   if (const char* path = std::getenv("PATH")) {
