@@ -2,7 +2,6 @@
 // case names); strings are bytes holding UTF-8, as the values Tornado's utf8() returns.
 //
 // Not ported from escape_test.py, and why:
-//  - test_linkify: tornado.escape.linkify does not exist yet (it belongs to a later issue).
 //  - test_recursive_unicode: there is no recursive_unicode; with std::string as the only string
 //    type there is nothing to convert between bytes and unicode.
 //  - test_escape_return_types: Python's str/unicode/bytes return types; every function here
@@ -13,7 +12,10 @@
 //    checked as the two raw bytes it is.
 //  - test_json_decode / test_json_encode: on boost::json values; the `</` escaping that
 //    json_encode exists for (safe inside <script>) is checked too.
-// Added: entity and percent-escape edge cases (named entities, out-of-range and long numeric
+//  - test_linkify: the linkify_tests table as it is, the two callable extra_params as lambdas.
+// Added: linkify compared with Python Tornado's on generated text (LinkifyPythonTest, runs
+// /usr/bin/python3), invalid UTF-8 in linkify; utf8/to_unicode (UTF8Test);
+// entity and percent-escape edge cases (named entities, out-of-range and long numeric
 // references, truncated escapes), parse_qs_bytes (blank values, strict parsing, duplicates),
 // squeeze with control characters.
 #define BOOST_TEST_MODULE escape
@@ -21,10 +23,15 @@
 
 #include <boost/json.hpp>
 
+#include <cstdio>
+#include <fstream>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 import tornado.escape;
 
@@ -32,6 +39,130 @@ using namespace tornado::escape;
 using namespace std::string_literals;
 
 BOOST_AUTO_TEST_SUITE(EscapeTestCase)
+
+namespace {
+struct LinkifyCase {
+  std::string text;
+  LinkifyOptions options;
+  std::string expected;
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(test_linkify) {
+  // escape_test.py's linkify_tests: (input, linkify_kwargs, expected_output).
+  const std::vector<LinkifyCase> linkify_tests = {
+      {"hello http://world.com/!",
+       {},
+       "hello <a href=\"http://world.com/\">http://world.com/</a>!"},
+      {"hello http://world.com/with?param=true&stuff=yes",
+       {},
+       "hello <a href=\"http://world.com/with?param=true&amp;stuff=yes\">http://world.com/with?param=true&amp;stuff=yes</a>"},
+      {"http://url.com/w(aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+       {},
+       "<a href=\"http://url.com/w\">http://url.com/w</a>(aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+      {"http://url.com/withmany.......................................",
+       {},
+       "<a href=\"http://url.com/withmany\">http://url.com/withmany</a>......................................."},
+      {"http://url.com/withmany((((((((((((((((((((((((((((((((((a)",
+       {},
+       "<a href=\"http://url.com/withmany\">http://url.com/withmany</a>((((((((((((((((((((((((((((((((((a)"},
+      {"http://foo.com/blah_blah",
+       {},
+       "<a href=\"http://foo.com/blah_blah\">http://foo.com/blah_blah</a>"},
+      {"http://foo.com/blah_blah/",
+       {},
+       "<a href=\"http://foo.com/blah_blah/\">http://foo.com/blah_blah/</a>"},
+      {"(Something like http://foo.com/blah_blah)",
+       {},
+       "(Something like <a href=\"http://foo.com/blah_blah\">http://foo.com/blah_blah</a>)"},
+      {"http://foo.com/blah_blah_(wikipedia)",
+       {},
+       "<a href=\"http://foo.com/blah_blah_(wikipedia)\">http://foo.com/blah_blah_(wikipedia)</a>"},
+      {"http://foo.com/blah_(blah)_(wikipedia)_blah",
+       {},
+       "<a href=\"http://foo.com/blah_(blah)_(wikipedia)_blah\">http://foo.com/blah_(blah)_(wikipedia)_blah</a>"},
+      {"(Something like http://foo.com/blah_blah_(wikipedia))",
+       {},
+       "(Something like <a href=\"http://foo.com/blah_blah_(wikipedia)\">http://foo.com/blah_blah_(wikipedia)</a>)"},
+      {"http://foo.com/blah_blah.",
+       {},
+       "<a href=\"http://foo.com/blah_blah\">http://foo.com/blah_blah</a>."},
+      {"http://foo.com/blah_blah/.",
+       {},
+       "<a href=\"http://foo.com/blah_blah/\">http://foo.com/blah_blah/</a>."},
+      {"<http://foo.com/blah_blah>",
+       {},
+       "&lt;<a href=\"http://foo.com/blah_blah\">http://foo.com/blah_blah</a>&gt;"},
+      {"<http://foo.com/blah_blah/>",
+       {},
+       "&lt;<a href=\"http://foo.com/blah_blah/\">http://foo.com/blah_blah/</a>&gt;"},
+      {"http://foo.com/blah_blah,",
+       {},
+       "<a href=\"http://foo.com/blah_blah\">http://foo.com/blah_blah</a>,"},
+      {"http://www.example.com/wpstyle/?p=364.",
+       {},
+       "<a href=\"http://www.example.com/wpstyle/?p=364\">http://www.example.com/wpstyle/?p=364</a>."},
+      {"rdar://1234",
+       {.permitted_protocols = {"http", "rdar"}},
+       "<a href=\"rdar://1234\">rdar://1234</a>"},
+      {"rdar:/1234",
+       {.permitted_protocols = {"rdar"}},
+       "<a href=\"rdar:/1234\">rdar:/1234</a>"},
+      {"http://userid:password@example.com:8080",
+       {},
+       "<a href=\"http://userid:password@example.com:8080\">http://userid:password@example.com:8080</a>"},
+      {"http://userid@example.com",
+       {},
+       "<a href=\"http://userid@example.com\">http://userid@example.com</a>"},
+      {"http://userid@example.com:8080",
+       {},
+       "<a href=\"http://userid@example.com:8080\">http://userid@example.com:8080</a>"},
+      {"http://userid:password@example.com",
+       {},
+       "<a href=\"http://userid:password@example.com\">http://userid:password@example.com</a>"},
+      {"message://%3c330e7f8409726r6a4ba78dkf1fd71420c1bf6ff@mail.gmail.com%3e",
+       {.permitted_protocols = {"http", "message"}},
+       "<a href=\"message://%3c330e7f8409726r6a4ba78dkf1fd71420c1bf6ff@mail.gmail.com%3e\">message://%3c330e7f8409726r6a4ba78dkf1fd71420c1bf6ff@mail.gmail.com%3e</a>"},
+      {"http://\xe2\x9e\xa1.ws/\xe4\xa8\xb9",
+       {},
+       "<a href=\"http://\xe2\x9e\xa1.ws/\xe4\xa8\xb9\">http://\xe2\x9e\xa1.ws/\xe4\xa8\xb9</a>"},
+      {"<tag>http://example.com</tag>",
+       {},
+       "&lt;tag&gt;<a href=\"http://example.com\">http://example.com</a>&lt;/tag&gt;"},
+      {"Just a www.example.com link.",
+       {},
+       "Just a <a href=\"http://www.example.com\">www.example.com</a> link."},
+      {"Just a www.example.com link.",
+       {.require_protocol = true},
+       "Just a www.example.com link."},
+      {"A http://reallylong.com/link/that/exceedsthelenglimit.html",
+       {.shorten = true, .require_protocol = true},
+       "A <a href=\"http://reallylong.com/link/that/exceedsthelenglimit.html\" title=\"http://reallylong.com/link/that/exceedsthelenglimit.html\">http://reallylong.com/link...</a>"},
+      {"A http://reallylongdomainnamethatwillbetoolong.com/hi!",
+       {.shorten = true},
+       "A <a href=\"http://reallylongdomainnamethatwillbetoolong.com/hi\" title=\"http://reallylongdomainnamethatwillbetoolong.com/hi\">http://reallylongdomainnametha...</a>!"},
+      {"A file:///passwords.txt and http://web.com link",
+       {},
+       "A file:///passwords.txt and <a href=\"http://web.com\">http://web.com</a> link"},
+      {"A file:///passwords.txt and http://web.com link",
+       {.permitted_protocols = {"file"}},
+       "A <a href=\"file:///passwords.txt\">file:///passwords.txt</a> and http://web.com link"},
+      {"www.external-link.com",
+       {.extra_params = "rel=\"nofollow\" class=\"external\""},
+       "<a href=\"http://www.external-link.com\" rel=\"nofollow\" class=\"external\">www.external-link.com</a>"},
+      {"www.external-link.com and www.internal-link.com/blogs extra",
+       {.extra_params = [](const std::string& href) -> std::string {
+                           return href.starts_with("http://www.internal-link.com") ? R"(class="internal")"
+                                                                                    : R"(rel="nofollow" class="external")";
+                         }},
+       "<a href=\"http://www.external-link.com\" rel=\"nofollow\" class=\"external\">www.external-link.com</a> and <a href=\"http://www.internal-link.com/blogs\" class=\"internal\">www.internal-link.com/blogs</a> extra"},
+      {"www.external-link.com",
+       {.extra_params = [](const std::string&) -> std::string { return R"(    rel="nofollow" class="external"  )"; }},
+       "<a href=\"http://www.external-link.com\" rel=\"nofollow\" class=\"external\">www.external-link.com</a>"},
+  };
+  BOOST_TEST(linkify_tests.size() == 35u);
+  for (const auto& [text, options, html] : linkify_tests) BOOST_TEST(linkify(text, options) == html);
+}
 
 BOOST_AUTO_TEST_CASE(test_xhtml_escape) {
   const std::vector<std::pair<std::string, std::string>> tests = {
@@ -243,6 +374,212 @@ BOOST_AUTO_TEST_CASE(test_squeeze) {
   BOOST_TEST(squeeze("\x01" "a\tb\x1c\x1c c\0"s) == "a b c");
   // Bytes above 0x7f are text, not whitespace.
   BOOST_TEST(squeeze("a\xc2\xa0" "b") == "a\xc2\xa0" "b");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Text that is not UTF-8 cannot be linkified: Tornado decodes it first and raises.
+BOOST_AUTO_TEST_SUITE(LinkifyTest)
+
+BOOST_AUTO_TEST_CASE(test_linkify_invalid_utf8) {
+  BOOST_CHECK_THROW(linkify("http://example.com/\xe9"), UnicodeDecodeError);
+  BOOST_CHECK_THROW(linkify("\xc3"), UnicodeDecodeError);
+  BOOST_TEST(linkify("") == "");
+}
+
+// Unicode word characters count for \b and for the protocol, as in Python's str patterns: "é"
+// before "www." is a word character, so there is no word boundary and no link.
+BOOST_AUTO_TEST_CASE(test_linkify_unicode_word_boundary) {
+  BOOST_TEST(linkify("\xc3\xa9www.example.com") == "\xc3\xa9www.example.com");
+  BOOST_TEST(linkify("\xc2\xa0www.example.com") ==
+             "\xc2\xa0<a href=\"http://www.example.com\">www.example.com</a>");
+  // U+00A0 (no-break space) is whitespace to Python's \s and ends a URL.
+  BOOST_TEST(linkify("http://a.com/x\xc2\xa0y") == "<a href=\"http://a.com/x\">http://a.com/x</a>\xc2\xa0y");
+  // A protocol made of non-ASCII word characters is a protocol (and not permitted by default).
+  BOOST_TEST(linkify("\xc3\xa9t\xc3\xa9://x", {.permitted_protocols = {"\xc3\xa9t\xc3\xa9"}}) ==
+             "<a href=\"\xc3\xa9t\xc3\xa9://x\">\xc3\xa9t\xc3\xa9://x</a>");
+  BOOST_TEST(linkify("\xc3\xa9t\xc3\xa9://x") == "\xc3\xa9t\xc3\xa9://x");
+}
+
+// Shortening counts characters, not bytes: 31 two-byte characters are over the limit, 30 are not.
+BOOST_AUTO_TEST_CASE(test_linkify_shorten_counts_characters) {
+  std::string host30, host31;
+  for (int i = 0; i < 23; ++i) host30 += "\xc3\xa9";  // "http://" (7) + 23 = 30 characters
+  host31 = host30 + "\xc3\xa9";
+  BOOST_TEST(linkify("http://" + host30, {.shorten = true}) ==
+             "<a href=\"http://" + host30 + "\">http://" + host30 + "</a>");
+  std::string long_host;
+  for (int i = 0; i < 50; ++i) long_host += "\xc3\xa9";
+  std::string clipped = "http://";
+  for (int i = 0; i < 23; ++i) clipped += "\xc3\xa9";
+  BOOST_TEST(linkify("http://" + long_host, {.shorten = true}) ==
+             "<a href=\"http://" + long_host + "\" title=\"http://" + long_host + "\">" + clipped + "...</a>");
+}
+
+// An empty extra_params function adds nothing; one returning blanks adds the lone space Tornado
+// adds.
+BOOST_AUTO_TEST_CASE(test_linkify_extra_params_edges) {
+  BOOST_TEST(linkify("www.a.com", {.extra_params = std::function<std::string(const std::string&)>()}) ==
+             "<a href=\"http://www.a.com\">www.a.com</a>");
+  BOOST_TEST(linkify("www.a.com", {.extra_params = [](const std::string&) -> std::string { return "  "; }}) ==
+             "<a href=\"http://www.a.com\" >www.a.com</a>");
+  BOOST_TEST(linkify("www.a.com", {.extra_params = "   "}) == "<a href=\"http://www.a.com\" >www.a.com</a>");
+  // The function sees the href, with the http:// that was added.
+  std::string seen;
+  linkify("www.a.com/x", {.extra_params = [&](const std::string& href) -> std::string {
+                           seen = href;
+                           return "";
+                         }});
+  BOOST_TEST(seen == "http://www.a.com/x");
+}
+
+// Long runs that made Gruber's pattern exponential finish quickly here too (the matcher is
+// linear in the length of a run of word characters and hyphens).
+BOOST_AUTO_TEST_CASE(test_linkify_long_inputs) {
+  std::string dashes;
+  for (int i = 0; i < 100000; ++i) dashes += "a-";
+  BOOST_TEST(linkify(dashes) == dashes);
+  std::string dots = "http://x.com/" + std::string(100000, '.');
+  BOOST_TEST(linkify(dots) == "<a href=\"http://x.com/\">http://x.com/</a>" + std::string(100000, '.'));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// linkify against Python Tornado 6.2's on generated text made of the pieces URLs are cut at
+// (protocols, slashes, parentheses, entities, punctuation, Unicode word and space characters),
+// with every option. Both outputs must be identical byte for byte.
+BOOST_AUTO_TEST_SUITE(LinkifyPythonTest)
+
+BOOST_AUTO_TEST_CASE(test_linkify_matches_python) {
+  const std::vector<std::string> pieces = {
+      "http://", "https://", "ftp://", "www.", "rdar:/", "file:///", ":", "/", "//", "(", ")", "&", "&amp;",
+      "\"", "'", ".", ",", "!", "?", "=", "#", "<", ">", "-", "_", " ", "\t", "\n", "a", "b7", "x-y",
+      "\xc3\xa9", "\xe4\xb8\xad", "\xc2\xa0", "\xe2\x80\xa8", "\xe2\x85\xab", "\xc2\xb2",
+      "reallylongdomainname.com/", "path/that/is/long.html?x=1&y=2", "exceedsthelenglimit.html",
+      "userid:password@example.com:8080"};
+  std::mt19937 rng(20261122);
+  boost::json::array cases;
+  std::vector<std::pair<std::string, LinkifyOptions>> ours;
+  for (int n = 0; n < 600; ++n) {
+    std::string text;
+    int count = 1 + static_cast<int>(rng() % 24);
+    for (int k = 0; k < count; ++k) text += pieces[rng() % pieces.size()];
+    LinkifyOptions options;
+    options.shorten = rng() % 2;
+    options.require_protocol = rng() % 4 == 0;
+    if (rng() % 3 == 0) options.permitted_protocols = {"http", "ftp", "rdar", "file"};
+    if (rng() % 4 == 0) options.extra_params = " rel=\"nofollow\" ";
+    boost::json::array protocols;
+    for (const auto& p : options.permitted_protocols) protocols.emplace_back(p);
+    cases.emplace_back(boost::json::array{boost::json::value(text), options.shorten, options.require_protocol,
+                                          protocols, boost::json::value(std::get<0>(options.extra_params))});
+    ours.emplace_back(text, options);
+  }
+  char path[] = "/tmp/linkify_cases_XXXXXX";
+  int fd = mkstemp(path);
+  BOOST_REQUIRE(fd >= 0);
+  close(fd);
+  std::ofstream(path) << boost::json::serialize(cases);
+  std::string command = std::string("/usr/bin/python3 -c '") +
+                        "import json, sys\n"
+                        "from tornado.escape import linkify\n"
+                        "cases = json.load(open(sys.argv[1]))\n"
+                        "out = [linkify(t, shorten=s, require_protocol=r, permitted_protocols=p, extra_params=e)"
+                        " for t, s, r, p, e in cases]\n"
+                        "sys.stdout.write(json.dumps(out))\n' " +
+                        path;
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  BOOST_REQUIRE(pipe != nullptr);
+  char buf[65536];
+  std::size_t got;
+  while ((got = fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, got);
+  BOOST_REQUIRE(pclose(pipe) == 0);
+  unlink(path);
+  auto expected = json_decode(output).as_array();
+  BOOST_REQUIRE(expected.size() == ours.size());
+  int links = 0;
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    std::string mine = linkify(ours[i].first, ours[i].second);
+    std::string theirs(expected[i].as_string());
+    BOOST_TEST(mine == theirs, "case " << i << ": " << ours[i].first);
+    if (theirs.find("<a href") != std::string::npos) ++links;
+  }
+  // The generated text must exercise the linking path, not only the plain-text one.
+  BOOST_TEST(links > 200);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// tornado.escape.utf8 and to_unicode: bytes pass through, text is encoded, and decoding checks
+// UTF-8 as strictly as Python's codec.
+BOOST_AUTO_TEST_SUITE(UTF8Test)
+
+BOOST_AUTO_TEST_CASE(test_utf8) {
+  BOOST_TEST(utf8("caf\xc3\xa9") == "caf\xc3\xa9");
+  // Bytes are returned as they are, even when they are not UTF-8 (as utf8(bytes) in Tornado).
+  BOOST_TEST(utf8("\xe9\xff"s) == "\xe9\xff");
+  BOOST_TEST(utf8(u8"caf\u00e9") == "caf\xc3\xa9");
+  BOOST_TEST(utf8(u"caf\u00e9 \U0001F600") == "caf\xc3\xa9 \xf0\x9f\x98\x80");
+  BOOST_TEST(utf8(U"caf\u00e9 \U0001F600") == "caf\xc3\xa9 \xf0\x9f\x98\x80");
+  BOOST_TEST(utf8(std::u32string_view(U"")) == "");
+  // Lone surrogates cannot be encoded (Python: "surrogates not allowed").
+  BOOST_CHECK_THROW(utf8(std::u16string(1, char16_t(0xD800))), UnicodeEncodeError);
+  BOOST_CHECK_THROW(utf8(std::u16string{char16_t(0xDC00), u'a'}), UnicodeEncodeError);
+  BOOST_CHECK_THROW(utf8(std::u32string(1, char32_t(0xDFFF))), UnicodeEncodeError);
+  BOOST_CHECK_THROW(utf8(std::u32string(1, char32_t(0x110000))), UnicodeEncodeError);
+  BOOST_CHECK_THROW(utf8(std::u8string(1, char8_t(0xC3))), UnicodeEncodeError);
+  // UnicodeEncodeError is a UnicodeError and a std::invalid_argument (Python: a ValueError).
+  BOOST_CHECK_THROW(utf8(std::u32string(1, char32_t(0xD800))), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(test_to_unicode) {
+  BOOST_TEST(to_unicode("") == "");
+  BOOST_TEST(to_unicode("caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80") == "caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80");
+  BOOST_TEST(to_unicode("\0a"s) == "\0a"s);
+  BOOST_TEST(native_str("abc") == "abc");
+  BOOST_TEST(to_basestring("abc") == "abc");
+  BOOST_TEST(to_unicode("\xef\xbf\xbf\xf4\x8f\xbf\xbf") == "\xef\xbf\xbf\xf4\x8f\xbf\xbf");  // U+FFFF, U+10FFFF
+  // Python's messages and positions.
+  try {
+    to_unicode("ab\xe9");
+    BOOST_FAIL("no exception");
+  } catch (const UnicodeDecodeError& e) {
+    BOOST_TEST(std::string(e.what()) == "'utf-8' codec can't decode byte 0xe9 in position 2: unexpected end of data");
+    BOOST_TEST(e.position() == 2u);
+  }
+  try {
+    to_unicode("a\xe9z");
+    BOOST_FAIL("no exception");
+  } catch (const UnicodeDecodeError& e) {
+    BOOST_TEST(std::string(e.what()) == "'utf-8' codec can't decode byte 0xe9 in position 1: invalid continuation byte");
+  }
+  try {
+    to_unicode("\x80");
+    BOOST_FAIL("no exception");
+  } catch (const UnicodeDecodeError& e) {
+    BOOST_TEST(std::string(e.what()) == "'utf-8' codec can't decode byte 0x80 in position 0: invalid start byte");
+  }
+  try {
+    to_unicode("x\xf0\x9f\x98" "A");
+    BOOST_FAIL("no exception");
+  } catch (const UnicodeDecodeError& e) {
+    BOOST_TEST(std::string(e.what()) == "'utf-8' codec can't decode bytes in position 1-3: invalid continuation byte");
+    BOOST_TEST(e.position() == 1u);
+  }
+  try {
+    to_unicode("\xf1\x80\x80");
+    BOOST_FAIL("no exception");
+  } catch (const UnicodeDecodeError& e) {
+    BOOST_TEST(std::string(e.what()) == "'utf-8' codec can't decode bytes in position 0-2: unexpected end of data");
+  }
+  // What Python's codec rejects: overlong forms, surrogates, past U+10FFFF, C0/C1/F5-FF.
+  for (std::string bad : {"\xc0\x80"s, "\xc1\xbf"s, "\xe0\x80\x80"s, "\xe0\x9f\xbf"s, "\xed\xa0\x80"s, "\xed\xbf\xbf"s,
+                          "\xf0\x80\x80\x80"s, "\xf0\x8f\xbf\xbf"s, "\xf4\x90\x80\x80"s, "\xf5\x80\x80\x80"s, "\xff"s,
+                          "\xf0\x9f\x98"s, "\xc3\x28"s})
+    BOOST_CHECK_THROW(to_unicode(bad), UnicodeDecodeError);
+  // Every byte sequence is judged as Python judges it.
+  BOOST_CHECK_THROW(to_unicode("\xe9"), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
