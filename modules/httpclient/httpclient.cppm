@@ -189,8 +189,11 @@ struct AsyncHTTPClientOptions {
 };
 
 /// A non-blocking HTTP client bound to an IOLoop. Requests beyond max_clients wait in a queue
-/// (subject to their timeouts). Hold it by the shared_ptr instance() returns; use it on its
-/// loop's thread only. Mirrors tornado.httpclient.AsyncHTTPClient with SimpleAsyncHTTPClient.
+/// (subject to their timeouts). Idle keep-alive connections are pooled for reuse (see
+/// AsyncHTTPClientOptions::max_idle_connections_per_host). Hold it by the shared_ptr instance()
+/// returns; use it on its loop's thread only, and close it (or let it go) before the loop is
+/// destroyed: its connections and timers belong to the loop. Mirrors
+/// tornado.httpclient.AsyncHTTPClient with SimpleAsyncHTTPClient. See docs/httpclient.md.
 class AsyncHTTPClient : public std::enable_shared_from_this<AsyncHTTPClient> {
  public:
   /// The client of the current IOLoop: the same object as long as someone holds it and it was not

@@ -26,12 +26,14 @@
 #define BOOST_TEST_MODULE httpclient
 #include <tornado/testing.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <set>
@@ -460,9 +462,11 @@ TORNADO_GEN_TEST(test_header_callback, ServerFixture) {
 
 TORNADO_GEN_TEST(test_future_http_error, ServerFixture) {
   bool raised = false;
+  // [docs: fetch]
   try {
-    co_await fetch("/notfound", true);
+    co_await http_client->fetch(get_url("/notfound"));
   } catch (const HTTPClientError& e) {
+    // [docs: end]
     raised = true;
     BOOST_TEST(e.code == 404);
     BOOST_TEST(std::string(e.what()) == "HTTP 404: Not Found");
@@ -709,6 +713,14 @@ BOOST_AUTO_TEST_CASE(test_sync_client) {
   BOOST_TEST(response.body == "Hello world!");
 }
 
+BOOST_AUTO_TEST_CASE(test_sync_client_keep_alive) {
+  // The pooled connection waits between fetches while the client's loop is stopped, and is
+  // reused (or, if the server dropped it meanwhile, replaced) by the next fetch.
+  httpclient::HTTPClient client;
+  for (int i = 0; i < 3; ++i) BOOST_TEST(client.fetch(py_url("/hello")).body == "Hello world!");
+  BOOST_TEST(client.fetch(post(py_url("/echo_post"), "abc")).body == "abc");
+}
+
 BOOST_AUTO_TEST_CASE(test_sync_client_error) {
   httpclient::HTTPClient client;
   try {
@@ -870,6 +882,28 @@ TORNADO_GEN_TEST(test_stale_connection_not_retried_for_post, ServerFixture) {
   BOOST_TEST(raised);
   BOOST_TEST(raw.accepted == 1);
   BOOST_TEST(*seen == 2);
+}
+
+TORNADO_GEN_TEST(test_response_before_body_sent, ServerFixture) {
+  // The server answers as soon as it has the head, while the client still has most of a large
+  // body queued: the response is delivered, and the connection (still writing) is not reused.
+  RawServer raw([](std::shared_ptr<iostream::IOStream> s, int) -> Future<void> {
+    return [](std::shared_ptr<iostream::IOStream> s) -> Future<void> {
+      co_await s->read_until("\r\n\r\n");
+      co_await s->write(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+      co_await gen::sleep(0.2);
+      s->close();
+    }(s);
+  });
+  HTTPRequest r(raw.url(), "POST");
+  r.body_producer = [](HTTPRequest::WriteFunction write) -> Future<void> {
+    (void)write(std::string(16 << 20, 'x'));  // queued, not awaited: finish() comes before the flush
+    co_return;
+  };
+  auto response = co_await http_client->fetch(std::move(r));
+  BOOST_TEST(response.body == "ok");
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+  co_await gen::sleep(0.3);
 }
 
 TORNADO_GEN_TEST(test_https_connection_reused, HTTPSFixture) {
@@ -1280,11 +1314,13 @@ Future<void> sync_body_producer(HTTPRequest::WriteFunction write) {
   (void)write("5678");
   co_return;
 }
+// [docs: body_producer]
 Future<void> async_body_producer(HTTPRequest::WriteFunction write) {
   co_await write("1234");
   co_await gen::moment;
   co_await write("5678");
 }
+// [docs: end]
 }  // namespace
 
 TORNADO_GEN_TEST(test_sync_body_producer_chunked, ServerFixture) {
@@ -1303,9 +1339,11 @@ TORNADO_GEN_TEST(test_sync_body_producer_content_length, ServerFixture) {
 }
 
 TORNADO_GEN_TEST(test_async_body_producer_chunked, ServerFixture) {
+  // [docs: body_producer_use]
   HTTPRequest r("/echopost", "POST");
   r.body_producer = async_body_producer;
   BOOST_TEST((co_await fetch(std::move(r))).body == "12345678");
+  // [docs: end]
   // And against Python Tornado's server.
   HTTPRequest p(py_url("/echo_post"), "POST");
   p.body_producer = async_body_producer;
@@ -1783,6 +1821,94 @@ TORNADO_GEN_TEST(test_https_proxy_bad_certificate, HTTPSFixture) {
   r.ca_certs = data_file("other.crt");
   proxy.apply(r);
   BOOST_TEST(co_await raises<netutil::SSLError>([&] { return http_client->fetch(r); }));
+}
+
+namespace {
+
+// nginx as a plain forward proxy (proxy_pass to the Host of each request; it has no CONNECT),
+// on a loopback port, with its config, pid and temp paths in a directory of its own.
+struct NginxProxy {
+  pid_t pid = -1;
+  int port = 0;
+  std::string dir;
+  NginxProxy() {
+    if (::access("/usr/sbin/nginx", X_OK) != 0) return;
+    char tmpl[] = "/tmp/tornado-httpclient-nginx-XXXXXX";
+    if (!::mkdtemp(tmpl)) return;
+    dir = tmpl;
+    auto sock = tornado::testing::bind_unused_port();
+    port = sock.port;
+    ::close(sock.fd);
+    std::string conf = dir + "/nginx.conf";
+    if (FILE* f = std::fopen(conf.c_str(), "w")) {
+      std::fprintf(f,
+                   "worker_processes 1; daemon off; master_process off;\n"
+                   "pid %1$s/nginx.pid; error_log %1$s/error.log;\n"
+                   "events { worker_connections 64; }\n"
+                   "http { access_log off; client_body_temp_path %1$s/body; proxy_temp_path %1$s/proxy;\n"
+                   "  fastcgi_temp_path %1$s/fastcgi; uwsgi_temp_path %1$s/uwsgi; scgi_temp_path %1$s/scgi;\n"
+                   "  server { listen 127.0.0.1:%2$d;\n"
+                   "    location / { proxy_pass http://$http_host$request_uri; proxy_set_header Host $http_host; } } }\n",
+                   dir.c_str(), port);
+      std::fclose(f);
+    }
+    pid = ::fork();
+    if (pid == 0) {
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 2);
+      ::execl("/usr/sbin/nginx", "nginx", "-p", dir.c_str(), "-c", conf.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~NginxProxy() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+    if (!dir.empty()) std::system(("rm -rf '" + dir + "'").c_str());
+  }
+  // Waits until nginx accepts connections. @returns false if it does not within 5 s.
+  Future<bool> ready() {
+    for (int i = 0; i < 500 && pid > 0; ++i) {
+      try {
+        auto s = co_await tcpclient::TCPClient().connect("127.0.0.1", static_cast<std::uint16_t>(port));
+        s->close();
+        co_return true;
+      } catch (const iostream::StreamClosedError&) {
+      }
+      co_await gen::sleep(0.01);
+    }
+    co_return false;
+  }
+};
+
+}  // namespace
+
+TORNADO_GEN_TEST(test_nginx_http_proxy, ServerFixture) {
+  NginxProxy nginx;
+  if (nginx.pid <= 0) {
+    BOOST_TEST_MESSAGE("nginx not available: test_nginx_http_proxy skipped");
+    co_return;
+  }
+  BOOST_REQUIRE(co_await nginx.ready());
+  // [docs: proxy]
+  HTTPRequest r(get_url("/hello?name=nginx"));
+  r.proxy_host = "127.0.0.1";
+  r.proxy_port = static_cast<std::uint16_t>(nginx.port);
+  BOOST_TEST((co_await http_client->fetch(r)).body == "Hello nginx!");
+  // [docs: end]
+  // nginx keeps the client's connection alive: the second request reuses it.
+  BOOST_TEST(http_client->idle_connection_count() == 1u);
+  HTTPRequest h(get_url("/header?name=Host"));
+  h.proxy_host = "127.0.0.1";
+  h.proxy_port = static_cast<std::uint16_t>(nginx.port);
+  BOOST_TEST((co_await http_client->fetch(h)).body == "127.0.0.1:" + std::to_string(port));
+  BOOST_TEST(http_client->idle_connection_count() == 1u);
+  HTTPRequest p = post(get_url("/echopost"), "through nginx");
+  p.proxy_host = "127.0.0.1";
+  p.proxy_port = static_cast<std::uint16_t>(nginx.port);
+  BOOST_TEST((co_await http_client->fetch(p)).body == "through nginx");
+  http_client->close();
 }
 
 TORNADO_GEN_TEST(test_proxy_refused, ServerFixture) {
