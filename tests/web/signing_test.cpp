@@ -554,6 +554,21 @@ BOOST_AUTO_TEST_CASE(test_set_cookie_all_attributes) {
              "Max-Age=3600; Path=/p; SameSite=Lax; Secure; Version=1");
   BOOST_TEST(format_set_cookie("n", "v", {.path = ""}) == "n=v");
   BOOST_TEST(format_set_cookie("n", "v", {.samesite = ""}) == "n=v; Path=/");
+  BOOST_TEST(format_set_cookie("n", "v", {.domain = ""}) == "n=v; Path=/");
+}
+
+BOOST_AUTO_TEST_CASE(test_cookie_secret) {
+  BOOST_TEST(CookieSecret().empty());
+  BOOST_TEST(CookieSecret("").empty());
+  BOOST_TEST(CookieSecret(std::map<int, std::string>{}).empty());
+  BOOST_TEST(!CookieSecret("s").empty());
+  BOOST_TEST(!CookieSecret({{0, ""}}).empty());
+  BOOST_TEST(CookieSecret({{0, "a"}, {3, "b"}}).is_versioned());
+  BOOST_TEST(*CookieSecret({{0, "a"}, {3, "b"}}).find(3) == "b");
+  BOOST_TEST(CookieSecret({{0, "a"}, {3, "b"}}).find(1) == nullptr);
+  BOOST_TEST(CookieSecret({{0, "a"}}).find(1LL << 40) == nullptr);
+  // A single secret signs every key version.
+  BOOST_TEST(*CookieSecret("s").find(7) == "s");
 }
 
 BOOST_AUTO_TEST_CASE(test_set_cookie_quoting) {
@@ -915,7 +930,7 @@ BOOST_AUTO_TEST_CASE(test_set_cookie_matches_python) {
     boost::json::object o;
     o["name"] = hex(c.name);
     o["value"] = hex(c.value);
-    o["domain"] = c.options.domain;
+    o["domain"] = c.options.domain.value_or("");
     o["path"] = c.options.path;
     if (c.options.expires) o["expires"] = *c.options.expires;
     if (c.options.max_age) o["max_age"] = *c.options.max_age;

@@ -596,7 +596,7 @@ std::string format_set_cookie(std::string_view name, std::string_view value, con
   // Morsel.OutputString writes the attributes sorted by their lower-case names: comment, domain,
   // expires, httponly, max-age, path, samesite, secure, version.
   if (!options.comment.empty()) out += "; Comment=" + cookie_quote(options.comment);
-  if (!options.domain.empty()) out += "; Domain=" + options.domain;
+  if (options.domain && !options.domain->empty()) out += "; Domain=" + *options.domain;
   std::optional<double> expires;
   if (options.expires && *options.expires != 0) expires = options.expires;
   if (options.expires_days && !expires) expires = now.value_or(time_now()) + *options.expires_days * 86400;

@@ -38,6 +38,8 @@ inline constexpr int DEFAULT_SIGNED_VALUE_MIN_VERSION = 1;
 /// Mirrors the `cookie_secret` application setting (a str, bytes or dict of them).
 class CookieSecret {
  public:
+  /// No secret: the `cookie_secret` setting is not set (see empty()).
+  CookieSecret() = default;
   /// One secret, for every key version.
   CookieSecret(std::string secret) : single_(std::move(secret)) {}
   /// @copydoc CookieSecret(std::string)
@@ -50,6 +52,9 @@ class CookieSecret {
   CookieSecret(std::initializer_list<std::pair<const int, std::string>> secrets)
       : versioned_(true), secrets_(secrets) {}
 
+  /// Whether no secret is set: an empty single secret or an empty map (Tornado's
+  /// require_setting("cookie_secret") refuses both, as falsy values).
+  bool empty() const noexcept { return versioned_ ? secrets_.empty() : single_.empty(); }
   /// Whether this is a key version -> secret map (Tornado: `isinstance(secret, dict)`).
   bool is_versioned() const noexcept { return versioned_; }
   /// The single secret ("" for a map).
@@ -196,8 +201,8 @@ class CookieError : public std::runtime_error {
 /// (and the Morsel attributes it passes on), so that a call reads as Tornado's:
 /// `format_set_cookie("foo", "bar", {.max_age = 10, .httponly = true})`.
 struct CookieOptions {
-  /// `Domain=`; empty: none.
-  std::string domain;
+  /// `Domain=`; nullopt or empty: none.
+  std::optional<std::string> domain;
   /// `expires=` (seconds since the epoch, written as an HTTP date). nullopt or 0: none (0 is
   /// "false" to Tornado too).
   std::optional<double> expires;
@@ -206,7 +211,7 @@ struct CookieOptions {
   /// Sets `expires` to now plus this many days when `expires` is not given.
   std::optional<double> expires_days;
   /// `Max-Age=` in seconds (0 included).
-  std::optional<std::int64_t> max_age;
+  std::optional<long long> max_age;
   /// `HttpOnly` when true.
   bool httponly = false;
   /// `Secure` when true.
