@@ -108,6 +108,12 @@ void HTTPHeaders::add(std::string_view name, std::string_view value) {
   last_field_ = static_cast<std::ptrdiff_t>(fields_.size()) - 1;
 }
 
+std::string HTTPHeaders::setdefault(std::string_view name, std::string_view default_value) {
+  if (auto existing = get(name)) return *existing;
+  add(name, default_value);
+  return std::string(default_value);
+}
+
 void HTTPHeaders::set(std::string_view name, std::string_view value) {
   // Keep the name's position (Python dicts keep a key's place when it is reassigned).
   auto it = std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) { return ieq(f.name, name); });
@@ -467,6 +473,17 @@ std::string format_timestamp(double timestamp) {
   std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
                 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;
+}
+
+std::string format_timestamp(const std::tm& utc_time) {
+  // Python's calendar.timegm: the fields as UTC, whatever the local zone.
+  std::tm copy = utc_time;
+  return format_timestamp(static_cast<double>(timegm(&copy)));
+}
+
+std::string format_timestamp(std::chrono::system_clock::time_point time) {
+  auto seconds = std::chrono::floor<std::chrono::seconds>(time.time_since_epoch());
+  return format_timestamp(static_cast<double>(seconds.count()));
 }
 
 std::optional<double> parse_http_date(std::string_view value) {

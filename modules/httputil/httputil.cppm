@@ -2,7 +2,9 @@
 // requests, body and cookie parsing, and the delegate interfaces the HTTP/1.x codec calls.
 // Mirrors tornado.httputil.
 module;
+#include <chrono>
 #include <cstddef>
+#include <ctime>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -55,6 +57,9 @@ class HTTPHeaders {
   void add(std::string_view name, std::string_view value);
   /// Replaces every value of `name` with `value`. Mirrors `headers[name] = value`.
   void set(std::string_view name, std::string_view value);
+  /// The value of `name` (its values joined with ","), after setting it to `default_value` if it
+  /// had none. Mirrors HTTPHeaders.setdefault (MutableMapping.setdefault).
+  std::string setdefault(std::string_view name, std::string_view default_value);
   /// Removes `name`. @returns whether it was there. Mirrors `del headers[name]`.
   bool remove(std::string_view name);
   /// Whether `name` has a value. Mirrors `name in headers`.
@@ -177,6 +182,12 @@ std::string url_concat(std::string_view url, const std::vector<std::pair<std::st
 /// Formats seconds since the Unix epoch as an HTTP date ("Sun, 27 Jan 2013 18:43:20 GMT").
 /// Mirrors tornado.httputil.format_timestamp.
 std::string format_timestamp(double timestamp);
+/// Formats a broken-down UTC time (as gmtime_r gives; tm_wday and tm_yday are ignored) as an
+/// HTTP date. Mirrors format_timestamp with a time.struct_time or a time tuple.
+std::string format_timestamp(const std::tm& utc_time);
+/// Formats a point in time as an HTTP date, to the second (rounded down).
+/// Mirrors format_timestamp with a datetime.
+std::string format_timestamp(std::chrono::system_clock::time_point time);
 /// Parses an HTTP date (RFC 1123, RFC 850 or asctime form). @returns seconds since the epoch,
 /// or nullopt if it is not a date. Mirrors email.utils.parsedate_to_datetime as Tornado uses it.
 std::optional<double> parse_http_date(std::string_view value);

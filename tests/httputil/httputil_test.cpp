@@ -9,9 +9,6 @@
 //    vector of pairs; there is no None and no dict form (an empty vector is
 //    test_url_concat_no_params, a single pair stands in for the dict).
 //  - HTTPHeadersTest.test_pickle_roundtrip: no pickling in C++ (copying is test_copy).
-//  - HTTPHeadersTest.test_setdefault: HTTPHeaders has no setdefault (contains + set does it).
-//  - FormatTimestampTest.test_struct_time, test_time_tuple, test_datetime: format_timestamp takes
-//    seconds since the epoch only; there are no struct_time/tuple/datetime overloads.
 //  - HTTPServerRequestTest.test_repr_does_not_contain_headers: HTTPServerRequest has no repr.
 // Adapted:
 //  - QsParseTest.test_parsing: there is no qs_to_qsl; the parse_qs_bytes map is flattened by
@@ -27,10 +24,14 @@
 //    each runs once at a size a quadratic implementation would not finish within the test
 //    program's time limit, and checks the result.
 //  - HTTPServerRequestTest.test_body_is_a_byte_string: the body is an empty std::string.
+//  - FormatTimestampTest.test_struct_time, test_time_tuple: both are a std::tm (C++ has one
+//    broken-down time type); test_datetime: a std::chrono::system_clock::time_point.
 #define BOOST_TEST_MODULE httputil
 #include <tornado/testing.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -547,6 +548,18 @@ BOOST_AUTO_TEST_CASE(test_copy) {
              static_cast<const void*>(h2.get_list("A")[0].data()));
 }
 
+BOOST_AUTO_TEST_CASE(test_setdefault) {
+  HTTPHeaders headers;
+  headers.set("foo", "bar");
+  // If a value is present, setdefault returns it without changes.
+  BOOST_TEST(headers.setdefault("foo", "baz") == "bar");
+  BOOST_TEST(headers.get("foo").value() == "bar");
+  // If a value is not present, setdefault sets it for future use.
+  BOOST_TEST(headers.setdefault("quux", "xyzzy") == "xyzzy");
+  BOOST_TEST(headers.get("quux").value() == "xyzzy");
+  BOOST_TEST(sorted_all(headers) == (SvPairs{{"Foo", "bar"}, {"Quux", "xyzzy"}}));
+}
+
 BOOST_AUTO_TEST_CASE(test_string) {
   HTTPHeaders headers;
   headers.add("Foo", "1");
@@ -698,6 +711,38 @@ BOOST_AUTO_TEST_CASE(test_unix_time_float) { BOOST_TEST(format_timestamp(kTimest
 
 BOOST_AUTO_TEST_CASE(test_unix_time_int) {
   BOOST_TEST(format_timestamp(static_cast<double>(static_cast<long long>(kTimestamp))) == kExpected);
+}
+
+BOOST_AUTO_TEST_CASE(test_struct_time) {
+  std::time_t t = static_cast<std::time_t>(kTimestamp);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  BOOST_TEST(format_timestamp(tm) == kExpected);
+}
+
+BOOST_AUTO_TEST_CASE(test_time_tuple) {
+  // The nine fields given by hand (Python's tuple(time.gmtime(...))); the weekday and day of the
+  // year are left wrong on purpose: like calendar.timegm, format_timestamp ignores them.
+  std::tm tm{};
+  tm.tm_year = 2013 - 1900;
+  tm.tm_mon = 0;
+  tm.tm_mday = 27;
+  tm.tm_hour = 18;
+  tm.tm_min = 43;
+  tm.tm_sec = 20;
+  tm.tm_wday = 3;
+  tm.tm_yday = 99;
+  tm.tm_isdst = 1;
+  BOOST_TEST(format_timestamp(tm) == kExpected);
+}
+
+BOOST_AUTO_TEST_CASE(test_datetime) {
+  auto tp = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::duration<double>(kTimestamp)));
+  BOOST_TEST(format_timestamp(tp) == kExpected);
+  // Before the epoch, the second is rounded down, as for a float timestamp.
+  BOOST_TEST(format_timestamp(std::chrono::system_clock::time_point(std::chrono::milliseconds(-500))) ==
+             "Wed, 31 Dec 1969 23:59:59 GMT");
 }
 
 BOOST_AUTO_TEST_CASE(test_other_times) {
