@@ -6,7 +6,8 @@
 //  - NginxTest: our AsyncHTTPClient fetching from an nginx started by the test on loopback ports,
 //    with its own configuration, pid, temp and log paths in a temporary directory: a fixed body, a
 //    static file, a gzip-compressed chunked body, redirects, HEAD, 404, and many fetches at once,
-//    over HTTP and HTTPS (nginx serves tests/data/server.crt; the client trusts tests/data/ca.crt).
+//    over HTTP and HTTPS (nginx serves tests/data/server.crt; the client trusts tests/data/ca.crt);
+//    and nginx as a reverse proxy in front of our HTTPServer (xheaders, upstream keep-alive).
 //    Without nginx ($TORNADO_NGINX, else the usual paths and $PATH), the suite is skipped with a
 //    message.
 // Not a port of a Tornado test file: Tornado's own suite talks only to itself.
@@ -235,8 +236,34 @@ struct Nginx : AsyncTestCase {
   int http_port = 0;
   int https_port = 0;
   std::unique_ptr<process::Subprocess> proc;
+  // Our HTTPServer (xheaders on) behind nginx's /backend/ (proxy_pass, HTTP/1.1, upstream keep-alive).
+  std::unique_ptr<httpserver::HTTPServer> backend;
+  int backend_port = 0;
+  std::size_t backend_requests = 0;
+  std::set<int> backend_peers;  // nginx's ports towards the backend: one per upstream connection
+
+  void serve_backend(httputil::HTTPServerRequest& r) {
+    ++backend_requests;
+    auto& conn = *r.connection;
+    backend_peers.insert(conn.context().address.port());
+    if (r.path == "/backend/chunked") {
+      (void)conn.write_headers(httputil::ResponseStartLine{"HTTP/1.1", 200, "OK"},
+                               httputil::HTTPHeaders{{"Content-Type", "text/plain"}});
+      for (int i = 0; i < 50; ++i) (void)conn.write("piece " + std::to_string(i) + "\n");
+      conn.finish();
+      return;
+    }
+    respond(conn, 200,
+            "backend " + r.remote_ip + " " + r.protocol + " " + r.method + " " + r.uri + " " +
+                std::to_string(r.body.size()) + " " + r.headers.get("X-Test", "-"));
+  }
 
   Nginx() {
+    backend = std::make_unique<httpserver::HTTPServer>([this](httputil::HTTPServerRequest& r) { serve_backend(r); },
+                                                       httpserver::HTTPServerOptions{.xheaders = true});
+    auto backend_sock = tornado::testing::bind_unused_port();
+    backend_port = backend_sock.port;
+    backend->add_socket(backend_sock.fd);
     char tmpl[] = "/tmp/tornado-interop-nginx-XXXXXX";
     dir = ::mkdtemp(tmpl);
     // nginx's workers may run as another user (nobody, when the tests run as root): let them read.
@@ -264,6 +291,7 @@ struct Nginx : AsyncTestCase {
            "  scgi_temp_path " << d << "/scgi;\n"
            "  types { text/plain txt; }\n"
            "  default_type application/octet-stream;\n"
+           "  upstream backend { server 127.0.0.1:" << backend_port << "; keepalive 4; }\n"
            "  server {\n"
            "    listen 127.0.0.1:" << http_port << ";\n"
            "    listen 127.0.0.1:" << https_port << " ssl;\n"
@@ -276,6 +304,13 @@ struct Nginx : AsyncTestCase {
            "    location /gzip/ { gzip on; gzip_types text/plain; gzip_min_length 1; }\n"
            "    location = /redirect { return 302 /fixed; }\n"
            "    location = /redirect-static { return 301 /static/hello.txt; }\n"
+           "    location /backend/ {\n"
+           "      proxy_pass http://backend;\n"
+           "      proxy_http_version 1.1;\n"
+           "      proxy_set_header Connection \"\";\n"
+           "      proxy_set_header X-Real-IP 10.1.2.3;\n"
+           "      proxy_set_header X-Forwarded-Proto $scheme;\n"
+           "    }\n"
            "  }\n"
            "}\n";
     proc = std::make_unique<process::Subprocess>(
@@ -295,6 +330,8 @@ struct Nginx : AsyncTestCase {
       if (!proc->returncode()) proc->terminate();
       proc->wait();
     }
+    backend->stop();
+    io_loop().run_sync([this] { return backend->close_all_connections(); }, 5.0);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
   }
@@ -427,6 +464,29 @@ struct Nginx : AsyncTestCase {
     BOOST_TEST(big.body == "fixed body from nginx\n");
   }
 
+  Future<void> check_backend(bool https) {
+    // nginx in front of our server: nginx's proxy headers reach the application through xheaders,
+    // request bodies arrive whole, and upstream keep-alive reuses one connection to our server.
+    for (int i = 0; i < 5; ++i) {
+      auto req = request(https, "/backend/item?i=" + std::to_string(i));
+      req.headers.set("X-Test", "t" + std::to_string(i));
+      auto r = co_await fetch(std::move(req));
+      BOOST_TEST(r.body == "backend 10.1.2.3 " + std::string(https ? "https" : "http") + " GET /backend/item?i=" +
+                               std::to_string(i) + " 0 t" + std::to_string(i));
+    }
+    auto post = request(https, "/backend/upload", "POST");
+    post.body = std::string(200000, 'u');
+    auto p = co_await fetch(std::move(post));
+    BOOST_TEST(p.body == "backend 10.1.2.3 " + std::string(https ? "https" : "http") + " POST /backend/upload 200000 -");
+    // Our chunked response, passed on by nginx.
+    auto c = co_await fetch(request(https, "/backend/chunked"));
+    std::string expected;
+    for (int i = 0; i < 50; ++i) expected += "piece " + std::to_string(i) + "\n";
+    BOOST_TEST(c.body == expected);
+    BOOST_TEST(backend_requests == 7u);
+    BOOST_TEST(backend_peers.size() == 1u);
+  }
+
   Future<void> check_many_at_once(bool https) {
     // More fetches than max_clients (10): the rest wait in the client's queue.
     auto client = httpclient::AsyncHTTPClient::instance(true);
@@ -456,6 +516,8 @@ TORNADO_GEN_TEST(test_head_and_404, Nginx) { co_await check_head_and_404(false);
 TORNADO_GEN_TEST(test_head_and_404_https, Nginx) { co_await check_head_and_404(true); }
 TORNADO_GEN_TEST(test_post, Nginx) { co_await check_post(false); }
 TORNADO_GEN_TEST(test_post_https, Nginx) { co_await check_post(true); }
+TORNADO_GEN_TEST(test_our_server_behind_nginx, Nginx) { co_await check_backend(false); }
+TORNADO_GEN_TEST(test_our_server_behind_nginx_https, Nginx) { co_await check_backend(true); }
 TORNADO_GEN_TEST_TIMEOUT(test_many_at_once, Nginx, 20.0) { co_await check_many_at_once(false); }
 TORNADO_GEN_TEST_TIMEOUT(test_many_at_once_https, Nginx, 20.0) { co_await check_many_at_once(true); }
 
