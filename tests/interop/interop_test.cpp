@@ -1,7 +1,8 @@
 // Interoperability with real peers, both directions:
-//  - PythonClientTest: Python Tornado 6.2's own client stack (AsyncHTTPClient, and its
-//    HTTP1Connection in client mode for keep-alive, which simple_httpclient does not do) fetching
-//    from our HTTPServer, over HTTP and HTTPS (tests/interop/tornado_client.py, run with
+//  - PythonClientTest: Python Tornado 6.2's own client stack (AsyncHTTPClient: GET, POST, a
+//    chunked request body, Expect: 100-continue, a chunked response, a 404; and its HTTP1Connection
+//    in client mode for keep-alive, which simple_httpclient does not do) fetching from our
+//    HTTPServer, over HTTP and HTTPS (tests/interop/tornado_client.py, run with
 //    /usr/bin/python3 on the IOLoop's executor).
 //  - NginxTest: our AsyncHTTPClient fetching from an nginx started by the test on loopback ports,
 //    with its own configuration, pid, temp and log paths in a temporary directory: a fixed body, a
@@ -140,6 +141,8 @@ std::string expected_fetch_output() {
   std::size_t echo_size = std::string("POST /echo?x=1 100000 ").size() + 100000;
   return "GET 200 11 Hello world\n"
          "POST 200 " + std::to_string(echo_size) + " True\n"
+         "PRODUCER 200 POST /echo?producer=1 70 part 0;part 1;part 2;part 3;part 4;part 5;part 6;part 7;part 8;part 9;\n"
+         "CONTINUE 200 True\n"
          "CHUNKED 200 chunked None chunk one, chunk two, chunk three\n"
          "ERROR 404 not here\n"
          "exit=0\n";
@@ -158,13 +161,13 @@ BOOST_AUTO_TEST_SUITE(PythonClientTest)
 TORNADO_GEN_TEST_TIMEOUT(test_fetch, OurServer, 30.0) {
   auto out = co_await python("fetch http://127.0.0.1:" + std::to_string(port));
   BOOST_TEST(out == expected_fetch_output());
-  BOOST_TEST(requests == 4u);
+  BOOST_TEST(requests == 6u);
 }
 
 TORNADO_GEN_TEST_TIMEOUT(test_fetch_https, OurHTTPSServer, 30.0) {
   auto out = co_await python("fetch https://localhost:" + std::to_string(port) + " " + shell_quote(data_file("ca.crt")));
   BOOST_TEST(out == expected_fetch_output());
-  BOOST_TEST(requests == 4u);
+  BOOST_TEST(requests == 6u);
 }
 
 TORNADO_GEN_TEST_TIMEOUT(test_keepalive, OurServer, 30.0) {

@@ -1,7 +1,9 @@
 # Python Tornado 6.2 as an HTTP client of tornado-cpp's HTTPServer (used by interop_test.cpp).
 #
-#   tornado_client.py fetch BASE_URL [CA_FILE]      AsyncHTTPClient: GET, POST with a body,
-#                                                   a chunked response read in pieces
+#   tornado_client.py fetch BASE_URL [CA_FILE]      AsyncHTTPClient: GET, POST with a body, a
+#                                                   chunked request body (body_producer), Expect:
+#                                                   100-continue, a chunked response read in
+#                                                   pieces, a 404
 #   tornado_client.py keepalive HOST PORT N [CA]    N GETs of /port on one connection, spoken with
 #                                                   Tornado's own HTTP1Connection in client mode
 #                                                   (simple_httpclient opens a connection per request)
@@ -23,6 +25,19 @@ async def fetch(base, ca):
     r = await client.fetch(base + "/echo?x=1", method="POST", body=body, **kw)
     expected = ("POST /echo?x=1 %d " % len(body) + body).encode()
     print("POST", r.code, len(r.body), r.body == expected)
+
+    async def producer(write):
+        for i in range(10):
+            await write(("part %d;" % i).encode())
+
+    # No Content-Length: simple_httpclient sends the body chunked, as the producer writes it.
+    r = await client.fetch(base + "/echo?producer=1", method="POST", body_producer=producer, **kw)
+    print("PRODUCER", r.code, r.body.decode())
+
+    # The body is sent only after the server's "100 Continue".
+    r = await client.fetch(base + "/echo?continue=1", method="POST", body="c" * 1000,
+                           expect_100_continue=True, **kw)
+    print("CONTINUE", r.code, r.body == ("POST /echo?continue=1 1000 " + "c" * 1000).encode())
 
     pieces = []
     r = await client.fetch(base + "/chunked", streaming_callback=pieces.append, **kw)
