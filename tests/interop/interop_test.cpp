@@ -322,9 +322,15 @@ struct Nginx : AsyncTestCase {
         process::SubprocessOptions{.std_out = process::Subprocess::DEVNULL});
     bool up = io_loop().run_sync([this] { return wait_until_listening(); }, 10.0);
     if (!up) {
+      // The destructor will not run for a constructor that throws: stop nginx here.
+      if (!proc->returncode()) proc->terminate();
+      proc->wait();
+      backend->stop();
       std::ifstream log(dir / "error.log");
       std::stringstream text;
       text << log.rdbuf();
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
       BOOST_FAIL("nginx did not start listening; its error.log says:\n" << text.str());
     }
   }
