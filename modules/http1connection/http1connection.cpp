@@ -279,6 +279,8 @@ struct HTTP1Connection::Impl {
   std::optional<double> body_timeout;
   std::size_t max_body_size = 0;
   std::optional<int> response_code;  // client: the code read
+  // Set to false when the connection is destroyed, for finish()'s write callback (made on demand).
+  std::shared_ptr<bool> alive;
 
   template <bool isRequest>
   Future<bool> read_message(HTTP1Connection& self, HTTPMessageDelegate& delegate);
@@ -304,6 +306,7 @@ HTTP1Connection::HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, boo
 }
 
 HTTP1Connection::~HTTP1Connection() {
+  if (impl_->alive) *impl_->alive = false;
   if (stream_ && impl_->close_callback) stream_->set_close_callback(nullptr);
 }
 
@@ -719,7 +722,13 @@ void HTTP1Connection::finish() {
   if (!m.pending_write || m.pending_write->done()) {
     m.finish_request(*this);
   } else {
-    m.pending_write->add_done_callback([this](const Future<void>&) { impl_->finish_request(*this); });
+    // A client may destroy the connection before this write completes (a response that came
+    // early, a stale pooled connection given up): the callback must then do nothing. The token
+    // is made here only, on this rare path, so the usual one costs no allocation.
+    if (!m.alive) m.alive = std::make_shared<bool>(true);
+    m.pending_write->add_done_callback([this, alive = m.alive](const Future<void>&) {
+      if (*alive) impl_->finish_request(*this);
+    });
   }
 }
 

@@ -28,6 +28,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@
 #include <string>
 #include <vector>
 
+import tornado.http1connection;
 import tornado.httpclient;
 import tornado.httpserver;
 import tornado.httputil;
@@ -72,6 +74,7 @@ struct PythonServer {
     if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
     pid = ::fork();
     if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the test program, even if it crashes
       ::dup2(fds[1], 1);
       ::close(fds[0]);
       ::close(fds[1]);
@@ -904,6 +907,29 @@ TORNADO_GEN_TEST(test_response_before_body_sent, ServerFixture) {
   BOOST_TEST(response.body == "ok");
   BOOST_TEST(http_client->idle_connection_count() == 0u);
   co_await gen::sleep(0.3);
+}
+
+TORNADO_GEN_TEST(test_connection_destroyed_before_last_write, ServerFixture) {
+  // The client side of HTTP1Connection may be destroyed (response already in, or a stale pooled
+  // connection given up) while its last write is still queued: when that write later completes or
+  // fails, nothing may touch the destroyed connection (asan checks this).
+  auto held = std::make_shared<std::vector<std::shared_ptr<iostream::IOStream>>>();
+  RawServer raw([held](std::shared_ptr<iostream::IOStream> s, int) -> Future<void> {
+    held->push_back(s);  // kept open, never read: the client's socket buffer fills up
+    return [](std::shared_ptr<iostream::IOStream>) -> Future<void> { co_return; }(s);
+  });
+  std::shared_ptr<iostream::IOStream> stream(
+      co_await tcpclient::TCPClient().connect("127.0.0.1", static_cast<std::uint16_t>(raw.port)));
+  {
+    http1connection::HTTP1Connection conn(stream, true);
+    co_await conn.write_headers(httputil::RequestStartLine{"POST", "/", ""}, {});  // chunked
+    (void)conn.write(std::string(16 << 20, 'x'));
+    conn.finish();  // the terminating chunk waits behind 16 MiB the server does not read
+    BOOST_TEST(stream->writing());
+  }
+  stream->close();  // fails the queued writes: their callbacks run on a later iteration
+  co_await gen::sleep(0.05);
+  for (auto& s : *held) s->close();
 }
 
 TORNADO_GEN_TEST(test_https_connection_reused, HTTPSFixture) {
@@ -1854,6 +1880,7 @@ struct NginxProxy {
     }
     pid = ::fork();
     if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       int devnull = ::open("/dev/null", O_WRONLY);
       ::dup2(devnull, 2);
       ::execl("/usr/sbin/nginx", "nginx", "-p", dir.c_str(), "-c", conf.c_str(), static_cast<char*>(nullptr));
