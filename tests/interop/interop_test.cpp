@@ -6,8 +6,9 @@
 //    /usr/bin/python3 on the IOLoop's executor).
 //  - NginxTest: our AsyncHTTPClient fetching from an nginx started by the test on loopback ports,
 //    with its own configuration, pid, temp and log paths in a temporary directory: a fixed body, a
-//    static file, a gzip-compressed chunked body, redirects, HEAD, 404, and many fetches at once,
-//    over HTTP and HTTPS (nginx serves tests/data/server.crt; the client trusts tests/data/ca.crt);
+//    static file, a gzip-compressed chunked body, redirects, HEAD, 404, keep-alive reuse, and many
+//    fetches at once, over HTTP and HTTPS (nginx serves tests/data/server.crt; the client trusts
+//    tests/data/ca.crt);
 //    and nginx as a reverse proxy in front of our HTTPServer (xheaders, upstream keep-alive).
 //    Without nginx ($TORNADO_NGINX, else the usual paths and $PATH), the suite is skipped with a
 //    message.
@@ -307,6 +308,7 @@ struct Nginx : AsyncTestCase {
            "    location /gzip/ { gzip on; gzip_types text/plain; gzip_min_length 1; }\n"
            "    location = /redirect { return 302 /fixed; }\n"
            "    location = /redirect-static { return 301 /static/hello.txt; }\n"
+           "    location = /conn { default_type text/plain; return 200 \"$connection $connection_requests\"; }\n"
            "    location /backend/ {\n"
            "      proxy_pass http://backend;\n"
            "      proxy_http_version 1.1;\n"
@@ -496,6 +498,36 @@ struct Nginx : AsyncTestCase {
     BOOST_TEST(backend_peers.size() == 1u);
   }
 
+  Future<void> check_keep_alive(bool https) {
+    // One client, one request after the other: nginx sees them on one connection ($connection
+    // stays, $connection_requests counts), a gzip chunked body on the way included.
+    auto client = httpclient::AsyncHTTPClient::instance(true);
+    std::string first;
+    for (int i = 1; i <= 4; ++i) {
+      auto r = co_await client->fetch(request(https, "/conn"));
+      auto space = r.body.find(' ');
+      if (i == 1) first = r.body.substr(0, space);
+      BOOST_TEST(r.body.substr(0, space) == first);
+      BOOST_TEST(r.body.substr(space + 1) == std::to_string(2 * i - 1));
+      auto z = co_await client->fetch(request(https, "/gzip/big.txt"));
+      BOOST_TEST(z.body == gzip_source());
+    }
+    BOOST_TEST(client->idle_connection_count() == 1u);
+    client->close();
+    // Without pooling (Tornado's own behaviour), every request has a connection of its own.
+    auto closing = httpclient::AsyncHTTPClient::instance(
+        true, httpclient::AsyncHTTPClientOptions{.max_idle_connections_per_host = 0});
+    std::set<std::string> connections;
+    for (int i = 0; i < 3; ++i) {
+      auto r = co_await closing->fetch(request(https, "/conn"));
+      auto space = r.body.find(' ');
+      connections.insert(r.body.substr(0, space));
+      BOOST_TEST(r.body.substr(space + 1) == "1");
+    }
+    BOOST_TEST(connections.size() == 3u);
+    closing->close();
+  }
+
   Future<void> check_many_at_once(bool https) {
     // More fetches than max_clients (10): the rest wait in the client's queue.
     auto client = httpclient::AsyncHTTPClient::instance(true);
@@ -527,6 +559,8 @@ TORNADO_GEN_TEST(test_post, Nginx) { co_await check_post(false); }
 TORNADO_GEN_TEST(test_post_https, Nginx) { co_await check_post(true); }
 TORNADO_GEN_TEST(test_our_server_behind_nginx, Nginx) { co_await check_backend(false); }
 TORNADO_GEN_TEST(test_our_server_behind_nginx_https, Nginx) { co_await check_backend(true); }
+TORNADO_GEN_TEST(test_keep_alive, Nginx) { co_await check_keep_alive(false); }
+TORNADO_GEN_TEST(test_keep_alive_https, Nginx) { co_await check_keep_alive(true); }
 TORNADO_GEN_TEST_TIMEOUT(test_many_at_once, Nginx, 20.0) { co_await check_many_at_once(false); }
 TORNADO_GEN_TEST_TIMEOUT(test_many_at_once_https, Nginx, 20.0) { co_await check_many_at_once(true); }
 
