@@ -18,3 +18,5 @@ export import tornado.httputil;
 export import tornado.http1connection;
 export import tornado.httpserver;
 export import tornado.httpclient;
+export import tornado.routing;
+export import tornado.web;

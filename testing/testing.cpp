@@ -12,6 +12,7 @@ module;
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +33,10 @@ import tornado.ioloop;
 import tornado.concurrent;
 import tornado.log;
 import tornado.util;
+import tornado.httpclient;
+import tornado.httpserver;
+import tornado.netutil;
+import tornado.web;
 
 namespace tornado::testing {
 
@@ -294,6 +299,121 @@ BoundSocket bind_unused_port(bool reuse_port, const std::string& address) {
   int port = v6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
                 : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   return BoundSocket{fd, port};
+}
+
+// ---------------------------------------------------------------------------------------------
+// AsyncHTTPTestCase
+
+AsyncHTTPTestCase::AsyncHTTPTestCase() = default;
+
+AsyncHTTPTestCase::~AsyncHTTPTestCase() {
+  // As Tornado's tearDown: stop accepting, close the connections (they need the loop to end),
+  // close the client; then AsyncTestCase closes the loop.
+  if (server_) {
+    server_->stop();
+    try {
+      io_loop().run_sync([this] { return server_->close_all_connections(); }, get_async_test_timeout());
+    } catch (const std::exception& e) {
+      BOOST_ERROR(std::string("closing the test server's connections failed: ") + e.what());
+    }
+  }
+  if (client_) client_->close();
+  client_.reset();
+  server_.reset();
+  app_.reset();
+}
+
+std::unique_ptr<web::Application> AsyncHTTPTestCase::get_app() {
+  throw std::logic_error("AsyncHTTPTestCase: override get_app() (or get_server_delegate())");
+}
+
+std::unique_ptr<httputil::HTTPServerConnectionDelegate> AsyncHTTPTestCase::get_server_delegate() { return get_app(); }
+
+std::shared_ptr<httpclient::AsyncHTTPClient> AsyncHTTPTestCase::get_http_client() {
+  return httpclient::AsyncHTTPClient::instance();
+}
+
+void AsyncHTTPTestCase::setup() { ensure_started(); }
+
+void AsyncHTTPTestCase::ensure_started() {
+  if (server_) return;
+  auto sock = bind_unused_port();
+  port_ = sock.port;
+  try {
+    client_ = get_http_client();
+    app_ = get_server_delegate();
+    server_ = std::make_unique<httpserver::HTTPServer>(*app_, get_httpserver_options());
+  } catch (...) {
+    ::close(sock.fd);
+    throw;
+  }
+  server_->add_sockets({sock.fd});
+}
+
+int AsyncHTTPTestCase::get_http_port() {
+  ensure_started();
+  return port_;
+}
+
+std::string AsyncHTTPTestCase::get_url(std::string_view path) {
+  return get_protocol() + "://127.0.0.1:" + std::to_string(get_http_port()) + std::string(path);
+}
+
+httpserver::HTTPServer& AsyncHTTPTestCase::http_server() {
+  ensure_started();
+  return *server_;
+}
+
+httpclient::AsyncHTTPClient& AsyncHTTPTestCase::http_client() {
+  ensure_started();
+  return *client_;
+}
+
+web::Application& AsyncHTTPTestCase::app() {
+  ensure_started();
+  auto* app = dynamic_cast<web::Application*>(app_.get());
+  if (!app) throw std::logic_error("AsyncHTTPTestCase::app(): the server's delegate is not a web::Application");
+  return *app;
+}
+
+httpclient::HTTPResponse AsyncHTTPTestCase::fetch(std::string_view path, bool raise_error) {
+  return fetch(path, httpclient::HTTPRequest(), raise_error);
+}
+
+httpclient::HTTPResponse AsyncHTTPTestCase::fetch(std::string_view path, const FetchOptions& o) {
+  httpclient::HTTPRequest request;
+  request.method = o.method;
+  request.body = o.body;
+  request.headers = o.headers;
+  request.follow_redirects = o.follow_redirects;
+  request.allow_nonstandard_methods = o.allow_nonstandard_methods;
+  if (o.decompress_response) request.decompress_response = *o.decompress_response;
+  if (o.request_timeout > 0) request.request_timeout = o.request_timeout;
+  return fetch(path, std::move(request), o.raise_error);
+}
+
+httpclient::HTTPResponse AsyncHTTPTestCase::fetch(std::string_view path, httpclient::HTTPRequest request,
+                                                  bool raise_error) {
+  ensure_started();
+  std::string lower(path.substr(0, 8));
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  request.url = lower.starts_with("http://") || lower.starts_with("https://") ? std::string(path) : get_url(path);
+  prepare_request(request);
+  return io_loop().run_sync([&] { return client_->fetch(std::move(request), raise_error); },
+                            get_async_test_timeout());
+}
+
+netutil::SSLContext AsyncHTTPSTestCase::default_ssl_options() {
+  netutil::SSLContext ctx(true);
+  ctx.load_cert_chain(std::string(TORNADO_TESTING_DATA_DIR) + "/server.crt",
+                      std::string(TORNADO_TESTING_DATA_DIR) + "/server.key");
+  return ctx;
+}
+
+httpserver::HTTPServerOptions AsyncHTTPSTestCase::get_httpserver_options() {
+  httpserver::HTTPServerOptions o;
+  o.ssl_options = get_ssl_options();
+  return o;
 }
 
 }  // namespace tornado::testing

@@ -10,11 +10,15 @@ module;
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 export module tornado.testing;
 
 export import tornado.ioloop;
 export import tornado.concurrent;
 export import tornado.log;
+export import tornado.httpclient;
+export import tornado.httpserver;
+export import tornado.web;
 
 export namespace tornado::testing {
 
@@ -145,5 +149,104 @@ struct BoundSocket {
 /// Binds a socket to an unused port. Mirrors tornado.testing.bind_unused_port.
 /// @throws std::system_error on failure.
 BoundSocket bind_unused_port(bool reuse_port = false, const std::string& address = "127.0.0.1");
+
+/// The options of AsyncHTTPTestCase::fetch that tests use most, for designated initializers:
+/// `fetch("/", {.method = "POST", .body = "a=1"})`. Anything else: pass an HTTPRequest.
+struct FetchOptions {
+  std::string method = "GET";           ///< the HTTP method
+  std::optional<std::string> body;      ///< the body (POST, PUT and PATCH need one)
+  httputil::HTTPHeaders headers;        ///< extra request headers
+  bool follow_redirects = true;         ///< follow 3xx responses
+  bool raise_error = false;             ///< throw HTTPClientError for a non-2xx response
+  bool allow_nonstandard_methods = false;  ///< skip the client's method/body checks
+  std::optional<bool> decompress_response;  ///< send Accept-Encoding: gzip and gunzip (default true)
+  double request_timeout = 0;           ///< seconds (0: the client's default)
+};
+
+/// A test case that starts an HTTP server on 127.0.0.1 (an unused port) for the Application that
+/// get_app() returns, with an AsyncHTTPClient on the test's IOLoop. The server starts in setup()
+/// (Boost.Test calls it before the test body) or on first use, since a constructor cannot call the
+/// derived class's get_app(); it is stopped and its connections closed after the test.
+///
+///     struct HelloTest : tornado::testing::AsyncHTTPTestCase {
+///       std::unique_ptr<tornado::web::Application> get_app() override { ... }
+///     };
+///     BOOST_FIXTURE_TEST_CASE(hello, HelloTest) { BOOST_TEST(fetch("/").code == 200); }
+///
+/// Mirrors tornado.testing.AsyncHTTPTestCase.
+class AsyncHTTPTestCase : public AsyncTestCase {
+ public:
+  AsyncHTTPTestCase();
+  /// Stops the server, closes its connections (running the loop for that) and the client.
+  ~AsyncHTTPTestCase() override;
+
+  /// The application to test. Mirrors AsyncHTTPTestCase.get_app.
+  /// @throws std::logic_error unless overridden (or get_server_delegate is).
+  virtual std::unique_ptr<web::Application> get_app();
+  /// What the server serves: by default get_app(). Override this instead to test another
+  /// HTTPServerConnectionDelegate (a routing::Router, say), as Tornado's get_app may return any
+  /// HTTPServer callback.
+  virtual std::unique_ptr<httputil::HTTPServerConnectionDelegate> get_server_delegate();
+  /// Options for the server (TLS, limits, xheaders...). Mirrors get_httpserver_options.
+  virtual httpserver::HTTPServerOptions get_httpserver_options() { return {}; }
+  /// "http" (AsyncHTTPSTestCase: "https"). Mirrors get_protocol.
+  virtual std::string get_protocol() { return "http"; }
+  /// The client the test uses (default: the IOLoop's shared AsyncHTTPClient).
+  /// Mirrors get_http_client.
+  virtual std::shared_ptr<httpclient::AsyncHTTPClient> get_http_client();
+
+  /// Starts the server if it is not running yet (Boost.Test's fixture setup hook).
+  void setup();
+  /// The server's port. Mirrors get_http_port.
+  int get_http_port();
+  /// protocol://127.0.0.1:port + path. Mirrors get_url.
+  std::string get_url(std::string_view path);
+  /// The server. Mirrors AsyncHTTPTestCase.http_server.
+  httpserver::HTTPServer& http_server();
+  /// The client. Mirrors AsyncHTTPTestCase.http_client.
+  httpclient::AsyncHTTPClient& http_client();
+  /// The application get_app() returned. Mirrors AsyncHTTPTestCase._app.
+  /// @throws std::logic_error if the delegate being served is not an Application.
+  web::Application& app();
+
+  /// Fetches `path` (or an absolute http:// or https:// URL) and runs the IOLoop until the
+  /// response arrives or get_async_test_timeout() seconds pass. With `raise_error` false (the
+  /// default, unlike AsyncHTTPClient) a non-2xx response is returned, not thrown.
+  /// @throws TimeoutError on timeout; what the client throws otherwise (a 599 error: connection
+  /// refused or closed). Must not be called while the loop runs (in a TORNADO_GEN_TEST, co_await
+  /// http_client().fetch(get_url(path)) instead). Mirrors AsyncHTTPTestCase.fetch.
+  httpclient::HTTPResponse fetch(std::string_view path, bool raise_error = false);
+  /// fetch with the common options (method, body, headers...).
+  httpclient::HTTPResponse fetch(std::string_view path, const FetchOptions& options);
+  /// fetch with a whole request; its url is replaced by get_url(path).
+  httpclient::HTTPResponse fetch(std::string_view path, httpclient::HTTPRequest request, bool raise_error = false);
+
+ protected:
+  /// Called by fetch for every request before it is sent (AsyncHTTPSTestCase turns off
+  /// certificate checks here, as Tornado's does with its client defaults).
+  virtual void prepare_request(httpclient::HTTPRequest& request) {}
+
+ private:
+  void ensure_started();
+  int port_ = 0;
+  std::unique_ptr<httputil::HTTPServerConnectionDelegate> app_;
+  std::unique_ptr<httpserver::HTTPServer> server_;
+  std::shared_ptr<httpclient::AsyncHTTPClient> client_;
+};
+
+/// AsyncHTTPTestCase over HTTPS, with the test certificate of tests/data (localhost). Requests
+/// made through fetch() do not verify the certificate. Mirrors tornado.testing.AsyncHTTPSTestCase.
+class AsyncHTTPSTestCase : public AsyncHTTPTestCase {
+ public:
+  /// The server's TLS context (default: default_ssl_options()). Mirrors get_ssl_options.
+  virtual netutil::SSLContext get_ssl_options() { return default_ssl_options(); }
+  /// A server context with the bundled test certificate and key. Mirrors default_ssl_options.
+  static netutil::SSLContext default_ssl_options();
+  httpserver::HTTPServerOptions get_httpserver_options() override;
+  std::string get_protocol() override { return "https"; }
+
+ protected:
+  void prepare_request(httpclient::HTTPRequest& request) override { request.validate_cert = false; }
+};
 
 }  // namespace tornado::testing

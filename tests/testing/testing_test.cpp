@@ -8,9 +8,6 @@
 // declared with expected_failures(1) and verify that exactly that one failure was reported.
 //
 // Not ported, and why:
-// - AsyncHTTPTestCaseTest (test_fetch_segment, test_fetch_full_http_url) and
-//   AsyncHTTPTestCaseSetUpTearDownTest: AsyncHTTPTestCase needs tornado.httpserver and
-//   tornado.httpclient, which come later.
 // - AsyncTestCaseWrapperTest (test_undecorated_generator, test_undecorated_coroutine,
 //   test_undecorated_generator_with_skip, test_other_return, test_unwrap): Python finds test
 //   methods that are coroutines without @gen_test at run time. In C++ the compiler does: a
@@ -53,6 +50,10 @@ import tornado.testing;
 import tornado.ioloop;
 import tornado.gen;
 import tornado.log;
+import tornado.web;
+import tornado.routing;
+import tornado.httpserver;
+import tornado.httpclient;
 
 using namespace tornado;
 using tornado::testing::AsyncTestCase;
@@ -851,4 +852,120 @@ BOOST_AUTO_TEST_CASE(test_get_async_test_timeout) {
   }
 }
 
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// AsyncHTTPTestCase
+
+namespace {
+struct HelloHandler : tornado::web::RequestHandler {
+  void get() { write("Hello, world"); }
+};
+
+// Mirrors testing_test.AsyncHTTPTestCaseTest: a second server on a port of its own.
+struct AsyncHTTPTestCaseTest : testing::AsyncHTTPTestCase {
+  AsyncHTTPTestCaseTest() {
+    auto sock = testing::bind_unused_port();
+    second_app = std::make_unique<tornado::web::Application>();
+    second_server = std::make_unique<tornado::httpserver::HTTPServer>(*second_app, get_httpserver_options());
+    second_server->add_socket(sock.fd);
+    second_port = sock.port;
+  }
+  ~AsyncHTTPTestCaseTest() override {
+    second_server->stop();
+    io_loop().run_sync([this] { return second_server->close_all_connections(); }, 5.0);
+  }
+  std::unique_ptr<tornado::web::Application> get_app() override {
+    return std::make_unique<tornado::web::Application>(
+        std::vector<tornado::routing::Rule>{{"/hello", tornado::web::handler<HelloHandler>()}});
+  }
+  std::unique_ptr<tornado::web::Application> second_app;
+  std::unique_ptr<tornado::httpserver::HTTPServer> second_server;
+  int second_port = 0;
+};
+
+// An application that says when it is destroyed.
+struct FlagApplication : tornado::web::Application {
+  explicit FlagApplication(bool& destroyed) : destroyed(destroyed) {}
+  ~FlagApplication() override { destroyed = true; }
+  bool& destroyed;
+};
+
+struct HTTPSHelloTest : testing::AsyncHTTPSTestCase {
+  std::unique_ptr<tornado::web::Application> get_app() override {
+    return std::make_unique<tornado::web::Application>(
+        std::vector<tornado::routing::Rule>{{"/", tornado::web::handler<HelloHandler>()}});
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(AsyncHTTPTestCaseTestSuite)
+
+BOOST_FIXTURE_TEST_CASE(test_fetch_segment, AsyncHTTPTestCaseTest) {
+  std::string path = "/path";
+  auto response = fetch(path);
+  BOOST_TEST(response.request.url == get_url(path));
+  BOOST_TEST(response.code == 404);  // fetch does not raise by default
+  BOOST_TEST(fetch("/hello").body == "Hello, world");
+  BOOST_CHECK_THROW(fetch("/path", true), tornado::httpclient::HTTPClientError);
+}
+
+BOOST_FIXTURE_TEST_CASE(test_fetch_full_http_url, AsyncHTTPTestCaseTest) {
+  // Ensure that fetch() recognizes absolute urls and does not transform them into references to
+  // our main test server.
+  std::string path = "http://localhost:" + std::to_string(second_port) + "/path";
+  auto response = fetch(path);
+  BOOST_TEST(response.request.url == path);
+  BOOST_TEST(response.code == 404);
+}
+
+BOOST_FIXTURE_TEST_CASE(test_get_url, AsyncHTTPTestCaseTest) {
+  BOOST_TEST(get_protocol() == "http");
+  BOOST_TEST(get_url("/x") == "http://127.0.0.1:" + std::to_string(get_http_port()) + "/x");
+  BOOST_TEST(http_server().connection_count() == 0u);
+}
+
+TORNADO_GEN_TEST(test_gen_test_fetch, AsyncHTTPTestCaseTest) {
+  auto response = co_await http_client().fetch(get_url("/hello"));
+  BOOST_TEST(response.body == "Hello, world");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(AsyncHTTPTestCaseSetUpTearDownTest)
+BOOST_AUTO_TEST_CASE(test_tear_down_releases_app_and_http_server) {
+  bool destroyed = false;
+  int port = 0;
+  {
+    struct SetUpTearDown : testing::AsyncHTTPTestCase {
+      explicit SetUpTearDown(bool& d) : d(d) {}
+      std::unique_ptr<tornado::web::Application> get_app() override { return std::make_unique<FlagApplication>(d); }
+      bool& d;
+    } test(destroyed);
+    test.setup();
+    port = test.get_http_port();
+    BOOST_TEST(test.fetch("/").code == 404);
+    BOOST_TEST(!destroyed);
+  }
+  BOOST_TEST(destroyed);
+  // The server's socket was closed with it.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<std::uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  ::close(fd);
+  BOOST_TEST(rc == -1);
+}
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(AsyncHTTPSTestCaseTest)
+BOOST_FIXTURE_TEST_CASE(test_https_fetch, HTTPSHelloTest) {
+  BOOST_TEST(get_protocol() == "https");
+  BOOST_TEST(get_url("/").starts_with("https://127.0.0.1:"));
+  auto response = fetch("/");
+  BOOST_TEST(response.code == 200);
+  BOOST_TEST(response.body == "Hello, world");
+}
 BOOST_AUTO_TEST_SUITE_END()
