@@ -786,7 +786,8 @@ bool RequestHandler::apply_decorators(Decorator d) {
     }
   }
   if (d & authenticated) {
-    if (!current_user()) {
+    // Python tests `not self.current_user`: an empty user is nobody.
+    if (!current_user() || current_user()->empty()) {
       if (!get_or_head) throw HTTPError(403);
       std::string url = get_login_url();
       if (url.find('?') == std::string::npos) {

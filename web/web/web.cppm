@@ -184,7 +184,7 @@ struct Settings {
 /// tornado.web.authenticated, addslash and removeslash.
 enum Decorator : unsigned {
   none = 0,
-  /// Not logged in (no current_user): GET and HEAD are redirected to get_login_url() with a
+  /// Not logged in (current_user() nullopt or empty): GET and HEAD are redirected to get_login_url() with a
   /// `next` argument, other methods get 403. Mirrors tornado.web.authenticated.
   authenticated = 1,
   /// A path without a trailing slash is redirected (301) to the one with it, for GET and HEAD;
