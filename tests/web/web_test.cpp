@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 #include <boost/json.hpp>
+#include <zlib.h>
 
 import tornado.web;
 import tornado.routing;
@@ -1507,7 +1508,30 @@ TORNADO_GEN_TEST(test_close_during_upload, StreamingRequestBodyTest) {
 }
 BOOST_AUTO_TEST_SUITE_END()
 
+namespace {
+std::string gzip_compress(std::string_view data) {
+  z_stream z{};
+  deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);  // 31: gzip wrapper
+  std::string out(deflateBound(&z, data.size()) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+}  // namespace
+
 BOOST_AUTO_TEST_SUITE(NativeStreamingRequestFlowControlTest)
+BOOST_FIXTURE_TEST_CASE(test_flow_control_compressed_body, StreamingRequestFlowControlTest) {
+  auto response = fetch("/", FetchOptions{.method = "POST",
+                                          .body = gzip_compress("abcdefghijklmnopqrstuvwxyz"),
+                                          .headers = headers({{"Content-Encoding", "gzip"}})});
+  response.rethrow();
+  check_flow_methods(response.body, "abcdefghijklmnopqrstuvwxyz");
+}
 // Test all the slightly different code paths for fixed, chunked, etc bodies.
 BOOST_FIXTURE_TEST_CASE(test_flow_control_fixed_body, StreamingRequestFlowControlTest) {
   auto response = fetch("/", FetchOptions{.method = "POST", .body = "abcdefghijklmnopqrstuvwxyz"});
@@ -1528,4 +1552,148 @@ TORNADO_GEN_TEST(test_flow_control_chunked_body, StreamingRequestFlowControlTest
   BOOST_REQUIRE(json_start != std::string::npos);
   check_flow_methods(body.substr(json_start, json_end - json_start + 1), "abcdefghijkl");
 }
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// The examples of docs/web.md (copied from here between the [docs: name] markers)
+
+namespace docs {
+// [docs: hello]
+struct MainHandler : web::RequestHandler {
+  void get() { write("Hello, world"); }  // a plain method
+};
+
+struct UserHandler : web::RequestHandler {  // regex groups arrive as arguments
+  Future<> get(std::string name) {          // a coroutine
+    co_await gen::sleep(0.001);             // (any asynchronous work)
+    write(json::object{{"user", name}});    // a JSON object is sent as application/json
+  }
+};
+
+std::unique_ptr<web::Application> make_app() {
+  return std::make_unique<web::Application>(std::vector<routing::Rule>{
+      {"/", web::handler<MainHandler>()},
+      {"/user/([^/]+)", web::handler<UserHandler>(), "user"},
+  });
+}
+// [docs: hello]
+
+// [docs: initialize]
+struct GreetingHandler : web::RequestHandler {
+  void initialize(std::string greeting, int times) {  // gets the arguments of handler<T>(...)
+    greeting_ = std::move(greeting);
+    times_ = times;
+  }
+  void get(std::optional<std::string> who) {  // (x)? groups may not take part: nullopt
+    for (int i = 0; i < times_; ++i) write(greeting_ + ", " + who.value_or("stranger") + "\n");
+  }
+  std::string greeting_;
+  int times_ = 1;
+};
+// [docs: initialize]
+
+// [docs: errors]
+struct ItemHandler : web::RequestHandler {
+  void prepare() {
+    if (request().headers.get("X-Api-Key", "") != "secret") throw web::HTTPError(403, "bad key");
+  }
+  void get(std::string_view id) {  // (?P<id>...) named groups come in pattern order too
+    if (id != "42") throw web::HTTPError(404, {}, "No Such Item");  // custom reason phrase
+    set_header("Cache-Control", "no-cache");
+    write(json::object{{"id", 42}, {"path_kwarg", *path_kwarg("id")}});
+  }
+  void delete_(std::string_view) {  // DELETE: `delete` is reserved in C++
+    set_status(204);
+  }
+};
+// [docs: errors]
+
+// [docs: decorators]
+struct ProfileHandler : web::RequestHandler {
+  static constexpr web::MethodDecorators decorators{.get = web::authenticated | web::addslash};
+  std::optional<std::string> get_current_user() override { return get_cookie("user"); }
+  void get() { write("profile of " + *current_user()); }
+};
+// [docs: decorators]
+
+// [docs: streaming]
+struct UploadHandler : web::RequestHandler {
+  static constexpr bool stream_request_body = true;  // Tornado's @stream_request_body
+  std::size_t bytes = 0;
+  void data_received(std::string chunk) { bytes += chunk.size(); }  // may also return Future<>
+  void put() { write(std::to_string(bytes)); }                         // after the whole body
+};
+// [docs: streaming]
+
+struct DocsTest : WebTestCase {
+  std::vector<routing::Rule> get_handlers() override { return {}; }
+  std::unique_ptr<web::Application> get_app() override {
+    auto app = make_app();
+    // [docs: add_handlers]
+    app->add_handlers(R"(.*\.example\.com)", {
+        {"/greet/(\\w+)?", web::handler<GreetingHandler>("Hello", 2)},
+        {"/items/(?P<id>[0-9]+)", web::handler<ItemHandler>()},
+        {"/profile/?", web::handler<ProfileHandler>()},
+        {"/upload", web::handler<UploadHandler>()},
+        {"/old", web::handler<web::RedirectHandler>("/greet/old")},
+    });
+    // [docs: add_handlers]
+    return app;
+  }
+};
+}  // namespace docs
+
+BOOST_AUTO_TEST_SUITE(DocsExamples)
+
+// [docs: test]
+BOOST_FIXTURE_TEST_CASE(hello, docs::DocsTest) {
+  auto response = fetch("/");  // runs the IOLoop until the response arrives
+  BOOST_TEST(response.code == 200);
+  BOOST_TEST(response.body == "Hello, world");
+  BOOST_TEST(app().reverse_url("user", {"ben"}).value() == "/user/ben");
+}
+
+TORNADO_GEN_TEST(hello_async, docs::DocsTest) {  // the body is a coroutine, run with a timeout
+  auto response = co_await http_client().fetch(get_url("/user/ben"));
+  BOOST_TEST(json::parse(response.body) == json::parse(R"({"user":"ben"})"));
+}
+// [docs: test]
+
+BOOST_FIXTURE_TEST_CASE(virtual_host, docs::DocsTest) {
+  auto host = [](const char* h) { return FetchOptions{.headers = headers({{"Host", h}})}; };
+  BOOST_TEST(fetch("/greet/ann", host("www.example.com")).body == "Hello, ann\nHello, ann\n");
+  BOOST_TEST(fetch("/greet/", host("www.example.com")).body == "Hello, stranger\nHello, stranger\n");
+  BOOST_TEST(fetch("/greet/ann").code == 404);  // not that host
+  auto with_key = headers({{"Host", "a.example.com"}, {"X-Api-Key", "secret"}});
+  auto response = fetch("/items/42", FetchOptions{.headers = with_key});
+  BOOST_TEST(json::parse(response.body) == json::parse(R"({"id":42,"path_kwarg":"42"})"));
+  response = fetch("/items/7", FetchOptions{.headers = with_key});
+  BOOST_TEST(response.code == 404);
+  BOOST_TEST(response.reason == "No Such Item");
+  BOOST_TEST(fetch("/items/42", FetchOptions{.method = "DELETE", .headers = with_key}).code == 204);
+  {
+    ExpectLog expect(log::gen_log(), ".*bad key");
+    BOOST_TEST(fetch("/items/42", host("a.example.com")).code == 403);
+  }
+  response = fetch("/old", FetchOptions{.headers = headers({{"Host", "a.example.com"}}), .follow_redirects = false});
+  BOOST_TEST(response.headers.get("Location", "") == "/greet/old");
+}
+
+BOOST_FIXTURE_TEST_CASE(decorators_and_streaming, docs::DocsTest) {
+  web::Settings s;
+  auto h = headers({{"Host", "a.example.com"}});
+  // No login_url setting: the authenticated redirect fails with a 500 (require_setting).
+  {
+    ExpectLog expect(log::app_log(), "Uncaught exception");
+    BOOST_TEST(fetch("/profile/", FetchOptions{.headers = h}).code == 500);
+  }
+  auto logged_in = headers({{"Host", "a.example.com"}, {"Cookie", "user=ann"}});
+  BOOST_TEST(fetch("/profile/", FetchOptions{.headers = logged_in}).body == "profile of ann");
+  auto response = fetch("/profile", FetchOptions{.headers = logged_in, .follow_redirects = false});
+  BOOST_TEST(response.code == 301);
+  BOOST_TEST(response.headers.get("Location", "") == "/profile/");
+  response = fetch("/upload", FetchOptions{.method = "PUT", .body = std::string(100000, 'x'), .headers = h});
+  BOOST_TEST(response.body == "100000");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -3,6 +3,7 @@ module;
 #include <openssl/evp.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -151,10 +152,16 @@ bool valid_reason(std::string_view reason) {
   return true;
 }
 
-std::string date_now() {
-  using namespace std::chrono;
-  double now = duration<double>(system_clock::now().time_since_epoch()).count();
-  return httputil::format_timestamp(now);
+// The Date header, formatted once per second per thread: every response carries one.
+const std::string& date_now() {
+  thread_local std::time_t last = 0;
+  thread_local std::string cached;
+  std::time_t now = std::time(nullptr);
+  if (now != last || cached.empty()) {
+    cached = httputil::format_timestamp(static_cast<double>(now));
+    last = now;
+  }
+  return cached;
 }
 
 // JSON as json_encode writes it: "</" escaped so that the text is safe inside <script>.

@@ -110,23 +110,6 @@ struct StaticHandlerClass {
       make_static_url;
 };
 
-/// The key (or keys, by version) that sign cookies. Mirrors the `cookie_secret` setting: a string,
-/// or a dict {key_version: secret} (then `key_version` picks the one used to sign).
-using CookieSecret = std::variant<std::monostate, std::string, std::map<int, std::string>>;
-
-/// Attributes for the XSRF cookie (and set_cookie). Mirrors set_cookie's keyword arguments as
-/// `xsrf_cookie_kwargs` passes them.
-struct CookieOptions {
-  std::optional<std::string> domain;
-  std::optional<double> expires;       ///< seconds since the epoch
-  std::string path = "/";
-  std::optional<double> expires_days;
-  std::optional<long long> max_age;    ///< seconds
-  bool httponly = false;
-  bool secure = false;
-  std::optional<std::string> samesite;  ///< "Strict", "Lax" or "None"
-};
-
 /// Application settings, with Tornado's names and defaults (the keyword arguments of Application).
 /// Settings of features that come later (templates, locale, UI modules, websocket) are added by
 /// their modules. Mirrors Application.settings.
@@ -143,8 +126,9 @@ struct Settings {
   bool compress_response = false;
   /// Old name of compress_response.
   bool gzip = false;
-  /// Signs cookies (set_signed_cookie) and XSRF tokens.
-  CookieSecret cookie_secret;
+  /// Signs cookies (set_signed_cookie) and XSRF tokens: one secret, or {key_version: secret}.
+  /// (Becomes the :signing partition's CookieSecret when signed cookies land.)
+  std::variant<std::monostate, std::string, std::map<int, std::string>> cookie_secret;
   /// The key of a versioned cookie_secret to sign with.
   std::optional<int> key_version;
   /// Where @authenticated sends users who are not logged in.
@@ -155,8 +139,7 @@ struct Settings {
   int xsrf_cookie_version = 2;
   /// Name of the XSRF cookie.
   std::string xsrf_cookie_name = "_xsrf";
-  /// Attributes of the XSRF cookie.
-  CookieOptions xsrf_cookie_kwargs;
+  // xsrf_cookie_kwargs arrives with the :signing partition's CookieOptions.
   /// Directory of static files: when set, static_url_prefix + "(.*)", "/favicon.ico" and
   /// "/robots.txt" are routed to static_handler_class.
   std::string static_path;
