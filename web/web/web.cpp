@@ -213,11 +213,7 @@ bool settings_flag(const Settings& s, std::string_view name) {
   if (name == "serve_traceback") return s.serve_traceback.value_or(s.debug);
   if (name == "compress_response") return s.compress_response;
   if (name == "gzip") return s.gzip;
-  if (name == "cookie_secret") {
-    if (auto* str = std::get_if<std::string>(&s.cookie_secret)) return !str->empty();
-    if (auto* m = std::get_if<std::map<int, std::string>>(&s.cookie_secret)) return !m->empty();
-    return false;
-  }
+  if (name == "cookie_secret") return !s.cookie_secret.empty();
   if (name == "key_version") return s.key_version.has_value();
   if (name == "login_url") return !s.login_url.empty();
   if (name == "xsrf_cookies") return s.xsrf_cookies;

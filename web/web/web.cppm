@@ -127,8 +127,7 @@ struct Settings {
   /// Old name of compress_response.
   bool gzip = false;
   /// Signs cookies (set_signed_cookie) and XSRF tokens: one secret, or {key_version: secret}.
-  /// (Becomes the :signing partition's CookieSecret when signed cookies land.)
-  std::variant<std::monostate, std::string, std::map<int, std::string>> cookie_secret;
+  CookieSecret cookie_secret;
   /// The key of a versioned cookie_secret to sign with.
   std::optional<int> key_version;
   /// Where @authenticated sends users who are not logged in.
@@ -139,7 +138,8 @@ struct Settings {
   int xsrf_cookie_version = 2;
   /// Name of the XSRF cookie.
   std::string xsrf_cookie_name = "_xsrf";
-  // xsrf_cookie_kwargs arrives with the :signing partition's CookieOptions.
+  /// Attributes of the XSRF cookie (Tornado's dict of set_cookie keyword arguments).
+  CookieOptions xsrf_cookie_kwargs;
   /// Directory of static files: when set, static_url_prefix + "(.*)", "/favicon.ico" and
   /// "/robots.txt" are routed to static_handler_class.
   std::string static_path;
