@@ -1938,6 +1938,31 @@ TORNADO_GEN_TEST(test_nginx_http_proxy, ServerFixture) {
   http_client->close();
 }
 
+TORNADO_GEN_TEST(test_https_proxy_handshake_timeout, ServerFixture) {
+  // The tunnel opens, but what is behind it never answers the TLS handshake: connect_timeout
+  // covers the tunnel and the handshake too.
+  auto held = std::make_shared<std::vector<std::shared_ptr<iostream::IOStream>>>();
+  RawServer silent([held](std::shared_ptr<iostream::IOStream> s, int) -> Future<void> {
+    held->push_back(s);
+    return [](std::shared_ptr<iostream::IOStream>) -> Future<void> { co_return; }(s);
+  });
+  TestProxy proxy;
+  HTTPRequest r("https://127.0.0.1:" + std::to_string(silent.port) + "/");
+  r.connect_timeout = 1.0;  // generous: reaching the proxy must fit in it on a loaded machine
+  proxy.apply(r);
+  bool raised = false;
+  try {
+    co_await http_client->fetch(r);
+  } catch (const httpclient::HTTPTimeoutError& e) {
+    raised = std::string(e.what()) == "HTTP 599: Timeout while connecting";
+  }
+  BOOST_TEST(raised);
+  BOOST_TEST(proxy.state->request_lines.size() == 1u);
+  // Let the abandoned handshake end.
+  for (auto& s : *held) s->close();
+  co_await gen::sleep(0.1);
+}
+
 TORNADO_GEN_TEST(test_proxy_refused, ServerFixture) {
   auto sock = tornado::testing::bind_unused_port();
   int closed_port = sock.port;
