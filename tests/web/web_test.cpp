@@ -2,9 +2,11 @@
 // AsyncHTTPTestCase harness.
 //
 // Not ported here, and why:
-//  - SecureCookieV1Test, SecureCookieV2Test, SignedValueTest, CookieTest, XSRFTest,
-//    XSRFCookieKwargsTest, ClearAllCookiesTest, ErrorHandlerXSRFTest: signed values, cookies and
-//    XSRF belong to the :signing partition and come with it.
+//  - SecureCookieV1Test, SecureCookieV2Test, SignedValueTest and CookieTest's Set-Cookie values:
+//    in tests/web/signing_test.cpp with the :signing partition; the handler side of cookies
+//    (CookieTest, ClearAllCookiesTest, XSRFTest, XSRFCookieKwargsTest, ErrorHandlerXSRFTest) is
+//    here.
+//  - WSGISafeWebTest.test_types: its cookie and xsrf parts are covered by the tests above.
 //  - StaticFileTest and its relatives, GzipTestCase: StaticFileHandler and GZipContentEncoding
 //    come later (Settings::static_handler_class and Application::add_transform are their hooks).
 //  - FinalReturnTest.test_render_method_return_future, WSGISafeWebTest.test_uimodule_*,
@@ -36,6 +38,10 @@
 #include <vector>
 #include <boost/json.hpp>
 #include <zlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
 
 import tornado.web;
 import tornado.routing;
@@ -1696,4 +1702,370 @@ BOOST_FIXTURE_TEST_CASE(decorators_and_streaming, docs::DocsTest) {
   BOOST_TEST(response.body == "100000");
 }
 
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// CookieTest (the handler side; the Set-Cookie formats themselves are in signing_test.cpp),
+// ClearAllCookiesTest, XSRFTest, XSRFCookieKwargsTest, ErrorHandlerXSRFTest, signed cookies
+
+namespace {
+struct SetCookieHandler : web::RequestHandler {
+  void get() {
+    set_cookie("str", "asdf");
+    set_cookie("unicode", "qwer");
+    set_cookie("bytes", "zxcv");
+  }
+};
+struct GetCookieHandler : web::RequestHandler {
+  void get() { write(get_cookie("foo").value_or("default")); }
+};
+struct SetCookieDomainHandler : web::RequestHandler {
+  void get() { set_cookie("unicode_args", "blah", {.domain = "foo.com", .path = "/foo"}); }
+};
+struct SetCookieSpecialCharHandler : web::RequestHandler {
+  void get() {
+    set_cookie("equals", "a=b");
+    set_cookie("semicolon", "a;b");
+    set_cookie("quote", "a\"b");
+  }
+};
+struct SetCookieOverwriteHandler : web::RequestHandler {
+  void get() {
+    set_cookie("a", "b", {.domain = "example.com"});
+    set_cookie("c", "d", {.domain = "example.com"});
+    // A second call with the same name clobbers the first. Attributes from the first call are
+    // not carried over.
+    set_cookie("a", "e");
+  }
+};
+struct SetCookieMaxAgeHandler : web::RequestHandler {
+  void get() { set_cookie("foo", "bar", {.max_age = 10}); }
+};
+struct SetCookieExpiresDaysHandler : web::RequestHandler {
+  void get() { set_cookie("foo", "bar", {.expires_days = 10}); }
+};
+struct SetCookieFalsyFlags : web::RequestHandler {
+  void get() {
+    set_cookie("a", "1", {.secure = true});
+    set_cookie("b", "1", {.secure = false});
+    set_cookie("c", "1", {.httponly = true});
+    set_cookie("d", "1", {.httponly = false});
+  }
+};
+struct CookieTest : WebTestCase {
+  std::vector<routing::Rule> get_handlers() override {
+    return {{"/set", web::handler<SetCookieHandler>()},
+            {"/get", web::handler<GetCookieHandler>()},
+            {"/set_domain", web::handler<SetCookieDomainHandler>()},
+            {"/special_char", web::handler<SetCookieSpecialCharHandler>()},
+            {"/set_overwrite", web::handler<SetCookieOverwriteHandler>()},
+            {"/set_max_age", web::handler<SetCookieMaxAgeHandler>()},
+            {"/set_expires_days", web::handler<SetCookieExpiresDaysHandler>()},
+            {"/set_falsy_flags", web::handler<SetCookieFalsyFlags>()}};
+  }
+  std::vector<std::string> set_cookies(std::string_view path, httputil::HTTPHeaders h = {}) {
+    auto response = fetch(path, FetchOptions{.headers = std::move(h)});
+    std::vector<std::string> out;
+    for (auto v : response.headers.get_list("Set-Cookie")) out.emplace_back(v);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+struct ClearAllCookiesHandler : web::RequestHandler {
+  void get() {
+    clear_all_cookies();
+    write("ok");
+  }
+};
+
+struct XSRFHandler : web::RequestHandler {
+  void get() {
+    int version = std::stoi(get_argument("version", "2"));
+    // This would be a bad idea in a real app, but in this test it's fine.
+    application().settings().xsrf_cookie_version = version;
+    write(xsrf_token());
+  }
+  void post() { write("ok"); }
+};
+struct XSRFTest : SimpleHandlerTestCase<XSRFHandler> {
+  std::string xsrf_token;
+  web::Settings get_app_kwargs() override {
+    web::Settings s;
+    s.xsrf_cookies = true;
+    return s;
+  }
+  void setup() {
+    SimpleHandlerTestCase<XSRFHandler>::setup();
+    xsrf_token = get_token();
+  }
+  std::string get_token(std::optional<std::string> old_token = std::nullopt, std::optional<int> version = std::nullopt) {
+    httputil::HTTPHeaders h;
+    if (old_token) h = cookie_headers(*old_token);
+    auto response = fetch(version ? "/?version=" + std::to_string(*version) : std::string("/"),
+                          FetchOptions{.headers = h});
+    response.rethrow();
+    return response.body;
+  }
+  httputil::HTTPHeaders cookie_headers(std::optional<std::string> token = std::nullopt) {
+    return httputil::HTTPHeaders{{"Cookie", "_xsrf=" + token.value_or(xsrf_token)}};
+  }
+  std::string form(std::string_view token) { return escape::urlencode({{"_xsrf", std::string(token)}}); }
+};
+
+struct XSRFCookieKwargsHandler : web::RequestHandler {
+  void get() { write(xsrf_token()); }
+};
+struct XSRFCookieKwargsTest : SimpleHandlerTestCase<XSRFCookieKwargsHandler> {
+  web::Settings get_app_kwargs() override {
+    web::Settings s;
+    s.xsrf_cookies = true;
+    s.xsrf_cookie_kwargs = {.expires_days = 2, .httponly = true};
+    return s;
+  }
+};
+
+struct ErrorHandlerXSRFTest : WebTestCase {
+  // note that if the handlers list is empty we get the default_host redirect fallback instead of
+  // a 404, so test with both an explicitly defined error handler and an implicit 404.
+  std::vector<routing::Rule> get_handlers() override { return {{"/error", web::handler<web::ErrorHandler>(417)}}; }
+  web::Settings get_app_kwargs() override {
+    web::Settings s;
+    s.xsrf_cookies = true;
+    return s;
+  }
+};
+
+// Signed cookies through a handler: what Tornado's CookieTestRequestHandler exercises.
+struct SignedCookieHandler : web::RequestHandler {
+  void get() {
+    if (auto v = get_argument("set", std::nullopt)) {
+      set_signed_cookie("user", *v);
+      write("set");
+    } else {
+      write(get_signed_cookie("user").value_or("(none)"));
+    }
+  }
+};
+struct SignedCookieTest : SimpleHandlerTestCase<SignedCookieHandler> {
+  web::Settings get_app_kwargs() override {
+    web::Settings s;
+    s.cookie_secret = "0123456789abcdef";
+    return s;
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(CookieTestSuite)
+BOOST_FIXTURE_TEST_CASE(test_set_cookie, CookieTest) {
+  BOOST_TEST((set_cookies("/set") ==
+              std::vector<std::string>{"bytes=zxcv; Path=/", "str=asdf; Path=/", "unicode=qwer; Path=/"}));
+}
+BOOST_FIXTURE_TEST_CASE(test_get_cookie, CookieTest) {
+  BOOST_TEST(fetch("/get", FetchOptions{.headers = headers({{"Cookie", "foo=bar"}})}).body == "bar");
+  BOOST_TEST(fetch("/get", FetchOptions{.headers = headers({{"Cookie", "foo=\"bar\""}})}).body == "bar");
+  BOOST_TEST(fetch("/get", FetchOptions{.headers = headers({{"Cookie", "/=exception;"}})}).body == "default");
+}
+BOOST_FIXTURE_TEST_CASE(test_set_cookie_domain, CookieTest) {
+  BOOST_TEST((set_cookies("/set_domain") == std::vector<std::string>{"unicode_args=blah; Domain=foo.com; Path=/foo"}));
+}
+BOOST_FIXTURE_TEST_CASE(test_cookie_special_char, CookieTest) {
+  auto h = set_cookies("/special_char");
+  BOOST_REQUIRE(h.size() == 3u);
+  BOOST_TEST(h[0] == "equals=\"a=b\"; Path=/");
+  BOOST_TEST(h[1] == "quote=\"a\\\"b\"; Path=/");
+  BOOST_TEST((h[2] == "semicolon=\"a;b\"; Path=/" || h[2] == "semicolon=\"a\\073b\"; Path=/"));
+  std::vector<std::pair<std::string, std::string>> data{
+      {"foo=a=b", "a=b"},
+      {"foo=\"a=b\"", "a=b"},
+      {"foo=\"a;b\"", "\"a"},  // even quoted, ";" is a delimiter
+      {"foo=a\\073b", "a\\073b"},  // escapes only decoded in quotes
+      {"foo=\"a\\073b\"", "a;b"},
+      {"foo=\"a\\\"b\"", "a\"b"},
+  };
+  for (const auto& [header, expected] : data)
+    BOOST_TEST(fetch("/get", FetchOptions{.headers = headers({{"Cookie", header}})}).body == expected);
+}
+BOOST_FIXTURE_TEST_CASE(test_set_cookie_overwrite, CookieTest) {
+  BOOST_TEST((set_cookies("/set_overwrite") == std::vector<std::string>{"a=e; Path=/", "c=d; Domain=example.com; Path=/"}));
+}
+BOOST_FIXTURE_TEST_CASE(test_set_cookie_max_age, CookieTest) {
+  BOOST_TEST((set_cookies("/set_max_age") == std::vector<std::string>{"foo=bar; Max-Age=10; Path=/"}));
+}
+BOOST_FIXTURE_TEST_CASE(test_set_cookie_expires_days, CookieTest) {
+  auto h = set_cookies("/set_expires_days");
+  BOOST_REQUIRE(h.size() == 1u);
+  BOOST_REQUIRE(h[0].starts_with("foo=bar; expires="));
+  BOOST_REQUIRE(h[0].ends_with("; Path=/"));
+  auto date = h[0].substr(17, h[0].size() - 17 - 8);
+  auto parsed = httputil::parse_http_date(date);
+  BOOST_REQUIRE(parsed.has_value());
+  double expected = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() + 10 * 86400;
+  BOOST_TEST(std::abs(*parsed - expected) < 10);
+}
+BOOST_FIXTURE_TEST_CASE(test_set_cookie_false_flags, CookieTest) {
+  auto h = set_cookies("/set_falsy_flags");
+  BOOST_REQUIRE(h.size() == 4u);
+  BOOST_TEST(lower(h[0]) == "a=1; path=/; secure");
+  BOOST_TEST(lower(h[1]) == "b=1; path=/");
+  BOOST_TEST(lower(h[2]) == "c=1; httponly; path=/");
+  BOOST_TEST(lower(h[3]) == "d=1; path=/");
+}
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(ClearAllCookiesTest)
+BOOST_FIXTURE_TEST_CASE(test_clear_all_cookies, SimpleHandlerTestCase<ClearAllCookiesHandler>) {
+  auto response = fetch("/", FetchOptions{.headers = headers({{"Cookie", "foo=bar; baz=xyzzy"}})});
+  std::vector<std::string> set_cookies;
+  for (auto v : response.headers.get_list("Set-Cookie")) set_cookies.emplace_back(v);
+  std::sort(set_cookies.begin(), set_cookies.end());
+  BOOST_REQUIRE(set_cookies.size() == 2u);
+  BOOST_TEST((set_cookies[0].starts_with("baz=;") || set_cookies[0].starts_with("baz=\"\";")));
+  BOOST_TEST((set_cookies[1].starts_with("foo=;") || set_cookies[1].starts_with("foo=\"\";")));
+}
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(XSRFTestSuite)
+BOOST_FIXTURE_TEST_CASE(test_xsrf_fail_no_token, XSRFTest) {
+  ExpectLog expect(log::gen_log(), ".*'_xsrf' argument missing");
+  BOOST_TEST(fetch("/", FetchOptions{.method = "POST", .body = ""}).code == 403);
+}
+BOOST_FIXTURE_TEST_CASE(test_xsrf_fail_body_no_cookie, XSRFTest) {
+  ExpectLog expect(log::gen_log(), ".*XSRF cookie does not match POST");
+  BOOST_TEST(fetch("/", FetchOptions{.method = "POST", .body = form(xsrf_token)}).code == 403);
+}
+BOOST_FIXTURE_TEST_CASE(test_xsrf_fail_argument_invalid_format, XSRFTest) {
+  ExpectLog expect(log::gen_log(), ".*'_xsrf' argument has invalid format");
+  BOOST_TEST(fetch("/", FetchOptions{.method = "POST", .body = form("3|"), .headers = cookie_headers()}).code == 403);
+}
+BOOST_FIXTURE_TEST_CASE(test_xsrf_fail_cookie_invalid_format, XSRFTest) {
+  ExpectLog expect(log::gen_log(), ".*XSRF cookie does not match POST");
+  BOOST_TEST(fetch("/", FetchOptions{.method = "POST", .body = form(xsrf_token), .headers = cookie_headers("3|")}).code ==
+             403);
+}
+BOOST_FIXTURE_TEST_CASE(test_xsrf_fail_cookie_no_body, XSRFTest) {
+  ExpectLog expect(log::gen_log(), ".*'_xsrf' argument missing");
+  BOOST_TEST(fetch("/", FetchOptions{.method = "POST", .body = "", .headers = cookie_headers()}).code == 403);
+}
+BOOST_FIXTURE_TEST_CASE(test_xsrf_success_short_token, XSRFTest) {
+  BOOST_TEST(
+      fetch("/", FetchOptions{.method = "POST", .body = form("deadbeef"), .headers = cookie_headers("deadbeef")}).code ==
+      200);
+}
+BOOST_FIXTURE_TEST_CASE(test_xsrf_success_non_hex_token, XSRFTest) {
+  BOOST_TEST(fetch("/", FetchOptions{.method = "POST", .body = form("xoxo"), .headers = cookie_headers("xoxo")}).code ==
+             200);
+}
+BOOST_FIXTURE_TEST_CASE(test_xsrf_success_post_body, XSRFTest) {
+  BOOST_TEST(fetch("/", FetchOptions{.method = "POST", .body = form(xsrf_token), .headers = cookie_headers()}).code ==
+             200);
+}
+BOOST_FIXTURE_TEST_CASE(test_xsrf_success_query_string, XSRFTest) {
+  BOOST_TEST(fetch("/?" + form(xsrf_token), FetchOptions{.method = "POST", .body = "", .headers = cookie_headers()}).code ==
+             200);
+}
+BOOST_FIXTURE_TEST_CASE(test_xsrf_success_header, XSRFTest) {
+  auto h = cookie_headers();
+  h.add("X-Xsrftoken", xsrf_token);
+  BOOST_TEST(fetch("/", FetchOptions{.method = "POST", .body = "", .headers = h}).code == 200);
+}
+BOOST_FIXTURE_TEST_CASE(test_distinct_tokens, XSRFTest) {
+  // Every request gets a distinct token.
+  std::set<std::string> tokens;
+  for (int i = 0; i < 10; ++i) tokens.insert(get_token());
+  BOOST_TEST(tokens.size() == 10u);
+}
+BOOST_FIXTURE_TEST_CASE(test_cross_user, XSRFTest) {
+  auto token2 = get_token();
+  // Each token can be used to authenticate its own request.
+  for (const auto& token : {xsrf_token, token2})
+    BOOST_TEST(fetch("/", FetchOptions{.method = "POST", .body = form(token), .headers = cookie_headers(token)}).code ==
+               200);
+  // Sending one in the cookie and the other in the body is not allowed.
+  for (const auto& [cookie_token, body_token] :
+       std::vector<std::pair<std::string, std::string>>{{xsrf_token, token2}, {token2, xsrf_token}}) {
+    ExpectLog expect(log::gen_log(), ".*XSRF cookie does not match POST");
+    BOOST_TEST(
+        fetch("/", FetchOptions{.method = "POST", .body = form(body_token), .headers = cookie_headers(cookie_token)})
+            .code == 403);
+  }
+}
+BOOST_FIXTURE_TEST_CASE(test_refresh_token, XSRFTest) {
+  auto token = xsrf_token;
+  std::set<std::string> tokens_seen{token};
+  // A user's token is stable over time. Refreshing the page in one tab might update the cookie
+  // while an older tab still has the old cookie in its DOM. Simulate this scenario by passing a
+  // constant token in the body and re-querying for the token.
+  for (int i = 0; i < 5; ++i) {
+    token = get_token(token);
+    // Tokens are encoded uniquely each time
+    tokens_seen.insert(token);
+    BOOST_TEST(fetch("/", FetchOptions{.method = "POST", .body = form(xsrf_token), .headers = cookie_headers(token)})
+                   .code == 200);
+  }
+  BOOST_TEST(tokens_seen.size() == 6u);
+}
+BOOST_FIXTURE_TEST_CASE(test_versioning, XSRFTest) {
+  // Version 1 still produces distinct tokens per request.
+  BOOST_TEST(get_token(std::nullopt, 1) != get_token(std::nullopt, 1));
+  // Refreshed v1 tokens are all identical.
+  auto v1_token = get_token(std::nullopt, 1);
+  for (int i = 0; i < 5; ++i) BOOST_TEST(get_token(v1_token, 1) == v1_token);
+  // Upgrade to a v2 version of the same token
+  auto v2_token = get_token(v1_token);
+  BOOST_TEST(v1_token != v2_token);
+  // Each v1 token can map to many v2 tokens.
+  BOOST_TEST(v2_token != get_token(v1_token));
+  // The tokens are cross-compatible.
+  for (const auto& [cookie_token, body_token] :
+       std::vector<std::pair<std::string, std::string>>{{v1_token, v2_token}, {v2_token, v1_token}})
+    BOOST_TEST(
+        fetch("/", FetchOptions{.method = "POST", .body = form(body_token), .headers = cookie_headers(cookie_token)})
+            .code == 200);
+}
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(XSRFCookieKwargsTestSuite)
+BOOST_FIXTURE_TEST_CASE(test_xsrf_httponly, XSRFCookieKwargsTest) {
+  auto response = fetch("/");
+  auto header = response.headers.get("Set-Cookie", "");
+  BOOST_TEST(lower(header).find("httponly;") != std::string::npos);
+  auto at = header.find("; expires=");
+  BOOST_REQUIRE(at != std::string::npos);
+  auto end = header.find(';', at + 10);
+  auto parsed = httputil::parse_http_date(header.substr(at + 10, end - at - 10));
+  BOOST_REQUIRE(parsed.has_value());
+  double expected = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() + 2 * 86400;
+  BOOST_TEST(std::abs(*parsed - expected) < 10);
+}
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(ErrorHandlerXSRFTestSuite)
+BOOST_FIXTURE_TEST_CASE(test_error_xsrf, ErrorHandlerXSRFTest) {
+  BOOST_TEST(fetch("/error", FetchOptions{.method = "POST", .body = ""}).code == 417);
+}
+BOOST_FIXTURE_TEST_CASE(test_404_xsrf, ErrorHandlerXSRFTest) {
+  BOOST_TEST(fetch("/404", FetchOptions{.method = "POST", .body = ""}).code == 404);
+}
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(SignedCookieHandlerTest)
+BOOST_FIXTURE_TEST_CASE(test_round_trip, SignedCookieTest) {
+  auto response = fetch("/?set=ann");
+  auto cookie = response.headers.get("Set-Cookie", "");
+  BOOST_REQUIRE(cookie.starts_with("user="));
+  BOOST_REQUIRE(cookie.find("2|1:0|") != std::string::npos);
+  auto value = cookie.substr(5, cookie.find(';') - 5);
+  BOOST_TEST(fetch("/", FetchOptions{.headers = headers({{"Cookie", "user=" + value}})}).body == "ann");
+  // A tampered value does not verify.
+  auto tampered = value;
+  tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == '0' ? '1' : '0';
+  BOOST_TEST(fetch("/", FetchOptions{.headers = headers({{"Cookie", "user=" + tampered}})}).body == "(none)");
+  BOOST_TEST(fetch("/").body == "(none)");
+}
 BOOST_AUTO_TEST_SUITE_END()

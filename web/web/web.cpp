@@ -4,6 +4,7 @@ module;
 
 #include <chrono>
 #include <ctime>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -447,6 +448,109 @@ std::optional<std::string> RequestHandler::get_cookie(std::string_view name) {
   return std::nullopt;
 }
 
+void RequestHandler::set_cookie(std::string_view name, std::string_view value, const CookieOptions& options) {
+  std::string header = format_set_cookie(name, value, options);
+  for (auto& [n, v] : new_cookies_) {
+    if (n == name) {
+      v = std::move(header);
+      return;
+    }
+  }
+  new_cookies_.emplace_back(std::string(name), std::move(header));
+}
+
+void RequestHandler::clear_cookie(std::string_view name, std::string_view path, std::optional<std::string> domain) {
+  CookieOptions o;
+  o.path = std::string(path);
+  o.domain = std::move(domain);
+  double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  o.expires = now - 365 * 86400.0;
+  set_cookie(name, "", o);
+}
+
+void RequestHandler::clear_all_cookies(std::string_view path, std::optional<std::string> domain) {
+  for (const auto& [name, value] : request_->cookies()) clear_cookie(name, path, domain);
+}
+
+std::string RequestHandler::create_signed_value(std::string_view name, std::string_view value,
+                                                std::optional<int> version) {
+  require_setting("cookie_secret", "secure cookies");
+  const auto& secret = settings().cookie_secret;
+  std::optional<int> key_version;
+  if (secret.is_versioned()) {
+    if (!settings().key_version) throw std::runtime_error("key_version setting must be used for secret_key dicts");
+    key_version = settings().key_version;
+  }
+  return web::create_signed_value(secret, name, value, version, {}, key_version);
+}
+
+void RequestHandler::set_signed_cookie(std::string_view name, std::string_view value,
+                                       std::optional<double> expires_days, std::optional<int> version,
+                                       CookieOptions options) {
+  options.expires_days = expires_days;
+  set_cookie(name, create_signed_value(name, value, version), options);
+}
+
+std::optional<std::string> RequestHandler::get_signed_cookie(std::string_view name, std::optional<std::string> value,
+                                                             double max_age_days, std::optional<int> min_version) {
+  require_setting("cookie_secret", "secure cookies");
+  if (!value) value = get_cookie(name);
+  if (!value) return std::nullopt;
+  return decode_signed_value(settings().cookie_secret, name, *value, max_age_days, {}, min_version);
+}
+
+std::optional<int> RequestHandler::get_signed_cookie_key_version(std::string_view name,
+                                                                 std::optional<std::string> value) {
+  require_setting("cookie_secret", "secure cookies");
+  if (!value) value = get_cookie(name);
+  if (!value) return std::nullopt;
+  return get_signature_key_version(*value);
+}
+
+const XsrfToken& RequestHandler::get_raw_xsrf_token() {
+  if (!raw_xsrf_token_) {
+    std::optional<XsrfToken> t;
+    if (auto cookie = get_cookie(settings().xsrf_cookie_name); cookie && !cookie->empty()) t = decode_xsrf_token(*cookie);
+    raw_xsrf_token_from_cookie_ = t.has_value();
+    if (!t) {
+      t.emplace();
+      t->token = new_xsrf_token();
+      t->timestamp = static_cast<std::int64_t>(std::time(nullptr));
+    }
+    raw_xsrf_token_ = std::move(t);
+  }
+  return *raw_xsrf_token_;
+}
+
+const std::string& RequestHandler::xsrf_token() {
+  if (!xsrf_token_) {
+    const auto& raw = get_raw_xsrf_token();
+    int version = settings().xsrf_cookie_version;
+    if (version != 1 && version != 2) throw std::invalid_argument("unknown xsrf cookie version " + std::to_string(version));
+    xsrf_token_ = encode_xsrf_token(raw.token, static_cast<double>(raw.timestamp), version);
+    if (!raw_xsrf_token_from_cookie_) {
+      CookieOptions options = settings().xsrf_cookie_kwargs;
+      const auto& user = current_user();
+      if (user && !user->empty() && !options.expires_days) options.expires_days = 30;
+      set_cookie(settings().xsrf_cookie_name, *xsrf_token_, options);
+    }
+  }
+  return *xsrf_token_;
+}
+
+void RequestHandler::check_xsrf_cookie() {
+  std::optional<std::string> token = get_argument("_xsrf", std::nullopt);
+  if (!token || token->empty()) token = request_->headers.get("X-Xsrftoken");
+  if (!token || token->empty()) token = request_->headers.get("X-Csrftoken");
+  if (!token || token->empty()) throw HTTPError(403, "'_xsrf' argument missing from POST");
+  auto decoded = decode_xsrf_token(*token);
+  const auto& expected = get_raw_xsrf_token();
+  if (!decoded || decoded->token.empty()) throw HTTPError(403, "'_xsrf' argument has invalid format");
+  if (!compare_digest(decoded->token, expected.token)) throw HTTPError(403, "XSRF cookie does not match POST argument");
+}
+
+std::string RequestHandler::xsrf_form_html() { return web::xsrf_form_html(xsrf_token()); }
+
 const std::optional<std::string>& RequestHandler::current_user() {
   if (!current_user_known_) {
     current_user_ = get_current_user();
@@ -522,6 +626,7 @@ Future<void> RequestHandler::flush(bool include_footers) {
     headers_written_ = true;
     for (auto& t : transforms_) t->transform_first_chunk(status_code_, headers_, chunk, include_footers);
     if (request_->method == "HEAD") chunk.clear();
+    for (auto& [name, cookie] : new_cookies_) headers_.add("Set-Cookie", cookie);
     if (!conn) return failed_closed_future();
     return conn->write_headers(httputil::ResponseStartLine{"", status_code_, reason_}, headers_, chunk);
   }
@@ -820,6 +925,9 @@ detail::MaybeFuture RequestHandler::step() {
           if (a) *a = decode_argument(std::move(*a));
         for (auto& [k, v] : path_kwargs_)
           if (v) *v = decode_argument(std::move(*v), k);
+        // GET, HEAD and OPTIONS (indexes 0, 1, 6) are safe methods: no XSRF check.
+        if (method_index_ != 0 && method_index_ != 1 && method_index_ != 6 && settings().xsrf_cookies)
+          check_xsrf_cookie();
         stage_ = Stage::after_prepare;
         if (cls_->prepare) {
           if (auto r = cls_->prepare(*this)) {

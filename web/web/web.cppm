@@ -358,6 +358,59 @@ class RequestHandler {
   /// The value of cookie `name`, or nullopt. Mirrors get_cookie.
   std::optional<std::string> get_cookie(std::string_view name);
 
+  /// Sets a cookie for the response (replacing one of the same name set earlier in this
+  /// response). @param options  Tornado's domain, expires, path, expires_days, max_age, httponly,
+  /// secure, samesite keyword arguments.
+  /// @throws std::invalid_argument for a name or value with characters 0x00-0x20 ("Invalid
+  /// cookie"); CookieError for a name http.cookies refuses. Mirrors set_cookie.
+  void set_cookie(std::string_view name, std::string_view value, const CookieOptions& options = {});
+  /// Deletes a cookie: sets it empty, expired a year ago, with that path and domain.
+  /// Mirrors clear_cookie (Tornado 6.2: path and domain only).
+  void clear_cookie(std::string_view name, std::string_view path = "/",
+                    std::optional<std::string> domain = std::nullopt);
+  /// clear_cookie for every cookie of the request. Mirrors clear_all_cookies.
+  void clear_all_cookies(std::string_view path = "/", std::optional<std::string> domain = std::nullopt);
+  /// Signs `value` (create_signed_value) and sets it as a cookie that expires in `expires_days`
+  /// (unless options say otherwise). @throws std::runtime_error without the cookie_secret setting.
+  /// Mirrors set_signed_cookie (set_secure_cookie in 6.2).
+  void set_signed_cookie(std::string_view name, std::string_view value, std::optional<double> expires_days = 30,
+                         std::optional<int> version = std::nullopt, CookieOptions options = {});
+  /// The value of a signed cookie if it verifies (and is at most max_age_days old), else nullopt.
+  /// `value`: verify this instead of the request's cookie. @throws std::runtime_error without the
+  /// cookie_secret setting. Mirrors get_signed_cookie (get_secure_cookie in 6.2).
+  std::optional<std::string> get_signed_cookie(std::string_view name,
+                                               std::optional<std::string> value = std::nullopt,
+                                               double max_age_days = 31, std::optional<int> min_version = std::nullopt);
+  /// The key version of a signed cookie, or nullopt. Mirrors get_signed_cookie_key_version.
+  std::optional<int> get_signed_cookie_key_version(std::string_view name,
+                                                   std::optional<std::string> value = std::nullopt);
+  /// Signs `value` with the application's cookie_secret (and key_version, required with a map).
+  /// @throws std::runtime_error without cookie_secret, or with a map and no key_version.
+  /// Mirrors RequestHandler.create_signed_value.
+  std::string create_signed_value(std::string_view name, std::string_view value,
+                                  std::optional<int> version = std::nullopt);
+  /// Mirrors set_secure_cookie (the 6.2 name of set_signed_cookie).
+  void set_secure_cookie(std::string_view name, std::string_view value, std::optional<double> expires_days = 30,
+                         std::optional<int> version = std::nullopt, CookieOptions options = {}) {
+    set_signed_cookie(name, value, expires_days, version, std::move(options));
+  }
+  /// Mirrors get_secure_cookie (the 6.2 name of get_signed_cookie).
+  std::optional<std::string> get_secure_cookie(std::string_view name, std::optional<std::string> value = std::nullopt,
+                                               double max_age_days = 31,
+                                               std::optional<int> min_version = std::nullopt) {
+    return get_signed_cookie(name, std::move(value), max_age_days, min_version);
+  }
+
+  /// The XSRF token of this request (encoded as the xsrf_cookie_version setting says), setting the
+  /// `_xsrf` cookie (xsrf_cookie_name) if the request had none. Mirrors RequestHandler.xsrf_token.
+  const std::string& xsrf_token();
+  /// Checks the `_xsrf` argument (or X-Xsrftoken / X-Csrftoken header) against the cookie; runs
+  /// before prepare() for POST, PUT, PATCH and DELETE with the xsrf_cookies setting. Override it to
+  /// change or skip the check. @throws HTTPError(403) on a mismatch. Mirrors check_xsrf_cookie.
+  virtual void check_xsrf_cookie();
+  /// `<input type="hidden" name="_xsrf" value="..."/>`. Mirrors xsrf_form_html.
+  std::string xsrf_form_html();
+
   /// The logged-in user, from get_current_user() on first use, or as set by set_current_user.
   /// Mirrors RequestHandler.current_user.
   const std::optional<std::string>& current_user();
@@ -501,6 +554,12 @@ class RequestHandler {
   std::vector<std::pair<std::string, std::optional<std::string>>> path_kwargs_;
   std::optional<Future<void>> prepared_future_;
   std::optional<Future<void>> body_future_;
+  // Set-Cookie values by cookie name, in the order first set (Tornado's _new_cookie).
+  std::vector<std::pair<std::string, std::string>> new_cookies_;
+  std::optional<XsrfToken> raw_xsrf_token_;
+  bool raw_xsrf_token_from_cookie_ = false;
+  std::optional<std::string> xsrf_token_;
+  const XsrfToken& get_raw_xsrf_token();
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -741,6 +800,9 @@ class ErrorHandler : public RequestHandler {
   void initialize(int status_code);
   /// Raises HTTPError(status_code). Mirrors ErrorHandler.prepare.
   void prepare();
+  /// Does nothing: a POST to a missing page gets its 404, not a 403. Mirrors
+  /// ErrorHandler.check_xsrf_cookie.
+  void check_xsrf_cookie() override {}
   int status_code() const noexcept { return status_code_; }
 
  private:
