@@ -7,6 +7,7 @@ module;
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -35,10 +36,19 @@ bool is_tchar(unsigned char c) {
   }
 }
 
+// ASCII case mapping, inline: header names are ASCII tokens, and std::tolower/toupper are calls
+// into the C library (through the locale) that showed in profiles of every header lookup.
+constexpr unsigned char ascii_lower(unsigned char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + 32) : c;
+}
+constexpr unsigned char ascii_upper(unsigned char c) noexcept {
+  return c >= 'a' && c <= 'z' ? static_cast<unsigned char>(c - 32) : c;
+}
+
 bool ieq(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (ascii_lower(static_cast<unsigned char>(a[i])) != ascii_lower(static_cast<unsigned char>(b[i]))) return false;
   }
   return true;
 }
@@ -78,7 +88,7 @@ std::string normalize_header(std::string_view name) {
   bool start = true;
   for (auto& c : out) {
     auto u = static_cast<unsigned char>(c);
-    c = static_cast<char>(start ? std::toupper(u) : std::tolower(u));
+    c = static_cast<char>(start ? ascii_upper(u) : ascii_lower(u));
     start = c == '-';
   }
   return out;
@@ -100,6 +110,7 @@ bool is_valid_header_value(std::string_view value) noexcept {
 }
 
 HTTPHeaders::HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+  fields_.reserve(fields.size());
   for (auto& [n, v] : fields) add(n, v);
 }
 
@@ -484,6 +495,50 @@ std::string format_timestamp(const std::tm& utc_time) {
 std::string format_timestamp(std::chrono::system_clock::time_point time) {
   auto seconds = std::chrono::floor<std::chrono::seconds>(time.time_since_epoch());
   return format_timestamp(static_cast<double>(seconds.count()));
+}
+
+std::string_view http_date_now() noexcept {
+  static constexpr char days[] = "SunMonTueWedThuFriSat";
+  static constexpr char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  struct Cache {
+    std::time_t second = std::numeric_limits<std::time_t>::min();
+    char text[29];
+  };
+  thread_local Cache cache;
+  // time() is a vDSO read of the kernel's clock on Linux: no system call on this path.
+  std::time_t now = std::time(nullptr);
+  if (now != cache.second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char* p = cache.text;
+    auto two = [&p](int v) {
+      *p++ = static_cast<char>('0' + v / 10);
+      *p++ = static_cast<char>('0' + v % 10);
+    };
+    std::memcpy(p, days + 3 * tm.tm_wday, 3);
+    p += 3;
+    *p++ = ',';
+    *p++ = ' ';
+    two(tm.tm_mday);
+    *p++ = ' ';
+    std::memcpy(p, months + 3 * tm.tm_mon, 3);
+    p += 3;
+    *p++ = ' ';
+    int year = tm.tm_year + 1900;
+    // IMF-fixdate has a 4-digit year; the years outside 0-9999 are not worth a branch of their own.
+    year = year < 0 ? 0 : year > 9999 ? 9999 : year;
+    two(year / 100);
+    two(year % 100);
+    *p++ = ' ';
+    two(tm.tm_hour);
+    *p++ = ':';
+    two(tm.tm_min);
+    *p++ = ':';
+    two(tm.tm_sec);
+    std::memcpy(p, " GMT", 4);
+    cache.second = now;
+  }
+  return {cache.text, sizeof cache.text};
 }
 
 std::optional<double> parse_http_date(std::string_view value) {

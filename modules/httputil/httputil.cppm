@@ -188,6 +188,16 @@ std::string format_timestamp(const std::tm& utc_time);
 /// Formats a point in time as an HTTP date, to the second (rounded down).
 /// Mirrors format_timestamp with a datetime.
 std::string format_timestamp(std::chrono::system_clock::time_point time);
+/// The current time as an HTTP date in RFC 9110's IMF-fixdate form ("Sun, 06 Nov 1994 08:49:37
+/// GMT", always 29 bytes), for a response's Date header (RFC 9110 6.6.1). Cheap enough to call
+/// for every response: each thread keeps the text it formatted last and formats it again only
+/// when the wall clock (read through the vDSO, no system call) has moved to another second.
+/// @returns a view of the thread's cache: valid for the thread's lifetime, and its text changes
+///          on a later call that sees a new second, so copy it to keep it.
+/// The same text as format_timestamp(time(nullptr)), without its allocation. Tornado computes
+/// format_timestamp(time.time()) for every response (RequestHandler.clear); servers such as
+/// nginx cache it per second as this does.
+std::string_view http_date_now() noexcept;
 /// Parses an HTTP date (RFC 1123, RFC 850 or asctime form). @returns seconds since the epoch,
 /// or nullopt if it is not a date. Mirrors email.utils.parsedate_to_datetime as Tornado uses it.
 std::optional<double> parse_http_date(std::string_view value);

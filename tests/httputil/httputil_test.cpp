@@ -37,6 +37,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -763,6 +764,67 @@ BOOST_AUTO_TEST_CASE(test_parse_http_date) {
   BOOST_TEST(!parse_http_date("yesterday").has_value());
   BOOST_TEST(!parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT").has_value());
   BOOST_TEST(!parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT").has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// http_date_now, the cached Date header value (no Tornado counterpart: Tornado formats
+// format_timestamp(time.time()) for each response).
+BOOST_AUTO_TEST_SUITE(HTTPDateNowTest)
+
+// http_date_now() together with the second it was read in; retried if the clock ticked between.
+std::pair<std::string, std::time_t> date_and_second() {
+  for (;;) {
+    std::time_t before = std::time(nullptr);
+    std::string date(http_date_now());
+    if (std::time(nullptr) == before) return {date, before};
+  }
+}
+
+BOOST_AUTO_TEST_CASE(test_matches_format_timestamp) {
+  auto [date, second] = date_and_second();
+  BOOST_TEST(date.size() == 29u);
+  BOOST_TEST(date == format_timestamp(static_cast<double>(second)));
+  BOOST_TEST(parse_http_date(date).value() == static_cast<double>(second));
+}
+
+BOOST_AUTO_TEST_CASE(test_cached_within_a_second) {
+  // Within one second every call hands back the same cached text, not a new string.
+  for (;;) {
+    std::time_t before = std::time(nullptr);
+    std::string_view a = http_date_now();
+    std::string_view b = http_date_now();
+    if (std::time(nullptr) != before) continue;
+    BOOST_TEST(static_cast<const void*>(a.data()) == static_cast<const void*>(b.data()));
+    BOOST_TEST(a == b);
+    break;
+  }
+}
+
+BOOST_AUTO_TEST_CASE(test_refreshed_when_the_second_changes) {
+  auto [first, second] = date_and_second();
+  // Wait for the wall clock's next second (at most about one second).
+  while (std::time(nullptr) == second) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto [later, later_second] = date_and_second();
+  BOOST_TEST(later_second > second);
+  BOOST_TEST(later != first);
+  BOOST_TEST(later == format_timestamp(static_cast<double>(later_second)));
+}
+
+BOOST_AUTO_TEST_CASE(test_per_thread_cache) {
+  // Each thread has its own cache, so servers on several threads never share (or lock) one.
+  const void* here = http_date_now().data();
+  const void* there = nullptr;
+  std::string there_text;
+  std::thread t([&] {
+    there = http_date_now().data();
+    there_text = std::string(http_date_now());
+  });
+  t.join();
+  BOOST_TEST(here != there);
+  BOOST_TEST(there_text.size() == 29u);
+  BOOST_TEST(parse_http_date(there_text).has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
