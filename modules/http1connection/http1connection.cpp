@@ -284,6 +284,7 @@ struct HTTP1Connection::Impl {
 
   template <bool isRequest>
   Future<bool> read_message(HTTP1Connection& self, HTTPMessageDelegate& delegate);
+  Future<bool> read_gzip(HTTP1Connection& self, HTTPMessageDelegate& delegate);
   void on_connection_close();
   void clear_callbacks(HTTP1Connection& self);
   void finish_request(HTTP1Connection& self);
@@ -344,40 +345,46 @@ std::shared_ptr<iostream::IOStream> HTTP1Connection::detach() {
 }
 
 Future<bool> HTTP1Connection::read_response(HTTPMessageDelegate& delegate) {
-  if (params_.decompress) {
-    GzipMessageDelegate gz(delegate, params_.chunk_size, impl_->max_body_size);
-    bool r = is_client_ ? co_await impl_->read_message<false>(*this, gz) : co_await impl_->read_message<true>(*this, gz);
-    co_return r;
-  }
-  if (is_client_) co_return co_await impl_->read_message<false>(*this, delegate);
-  co_return co_await impl_->read_message<true>(*this, delegate);
+  if (params_.decompress) return impl_->read_gzip(*this, delegate);
+  // read_message's own future, not a coroutine awaiting it: one frame and one loop turn less per
+  // message.
+  if (is_client_) return impl_->read_message<false>(*this, delegate);
+  return impl_->read_message<true>(*this, delegate);
+}
+
+Future<bool> HTTP1Connection::Impl::read_gzip(HTTP1Connection& self, HTTPMessageDelegate& delegate) {
+  // The frame keeps the decoding delegate alive while the message is read.
+  GzipMessageDelegate gz(delegate, self.params_.chunk_size, max_body_size);
+  bool r = self.is_client_ ? co_await read_message<false>(self, gz) : co_await read_message<true>(self, gz);
+  co_return r;
 }
 
 namespace {
 // Closes the stream when a deadline passes, unless disarmed first (by going out of scope).
+// It stays where it was made (a coroutine frame) and removes its timer when destroyed, so the
+// timer may point back at it: no shared flag to allocate for every message.
 class Deadline {
  public:
   Deadline(iostream::IOStream& stream, std::optional<double> seconds) {
     if (!seconds) return;
     auto& loop = IOLoop::current();
     loop_ = &loop;
-    fired_ = std::make_shared<bool>(false);
-    handle_ = loop.call_later(*seconds, [&stream, fired = fired_] {
-      *fired = true;
+    handle_ = loop.call_later(*seconds, [this, &stream] {
+      fired_ = true;
       stream.close();
     });
   }
   ~Deadline() {
-    if (loop_) loop_->remove_timeout(handle_);
+    if (loop_ && !fired_) loop_->remove_timeout(handle_);
   }
   Deadline(const Deadline&) = delete;
   Deadline& operator=(const Deadline&) = delete;
-  bool fired() const noexcept { return fired_ && *fired_; }
+  bool fired() const noexcept { return fired_; }
 
  private:
   IOLoop* loop_ = nullptr;
   ioloop::TimeoutHandle handle_;
-  std::shared_ptr<bool> fired_;
+  bool fired_ = false;
 };
 }  // namespace
 

@@ -594,6 +594,11 @@ void BaseIOStream::handle_events(int fd, std::uint32_t events) {
     const bool error_or_hangup = (events & IOLoop::ERROR) != 0;
     std::uint32_t ready = events;
     if (error_or_hangup && state_) ready |= *state_ & (IOLoop::READ | IOLoop::WRITE);
+    // READ stays watched for a while after a read completes (see below). Data it reports while
+    // no read is pending and unread data is buffered stays in the kernel, as if READ had been
+    // dropped at once as Tornado does: nothing is read ahead of the next read call.
+    if ((ready & IOLoop::READ) && !reading() && current_size() > 0) ready &= ~IOLoop::READ;
+    const bool was_reading = reading();
     if (ready & IOLoop::READ) handle_read();
     if (closed_) return;
     if (ready & IOLoop::WRITE) handle_write();
@@ -603,6 +608,11 @@ void BaseIOStream::handle_events(int fd, std::uint32_t events) {
     if (wants_write()) state |= IOLoop::WRITE;
     // Idle: listen for reads too, to notice the peer closing.
     if (state == IOLoop::ERROR && current_size() == 0) state |= IOLoop::READ;
+    // A read just completed: keep watching READ rather than drop it now and add it back when the
+    // next read starts, which is usually within this iteration (a request answered, then the next
+    // one awaited): two epoll_ctl calls per message saved. Should data come first, the check
+    // above drops READ then.
+    if (was_reading && !reading() && !error_or_hangup && state_ && (*state_ & IOLoop::READ)) state |= IOLoop::READ;
     if (error_or_hangup && state == IOLoop::ERROR) {
       // Nothing is wanted from a descriptor the poller will report on every poll (errors and
       // hang-ups cannot be masked): stop watching it, as asyncio's remove_reader does. The next
