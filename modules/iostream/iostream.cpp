@@ -287,6 +287,10 @@ void BaseIOStream::try_inline_read() {
     return;
   }
   check_closed();
+  // The socket was empty at its last read and READ is still watched: what came since will be
+  // reported by the poller, so skip the read that would most likely meet EAGAIN (one system call
+  // per request or echoed line, which nginx does not make either).
+  if (fd_drained_ && state_ && (*state_ & IOLoop::READ)) return;
   if (auto pos = read_to_buffer_loop()) {
     read_from_buffer(*pos);
     return;
@@ -583,6 +587,7 @@ void BaseIOStream::handle_events(int fd, std::uint32_t events) {
     log::gen_log().warning("Got events for closed stream {}", fd);
     return;
   }
+  fd_drained_ = false;
   try {
     if (connecting_) handle_connect();
     if (closed_) return;
@@ -594,11 +599,11 @@ void BaseIOStream::handle_events(int fd, std::uint32_t events) {
     const bool error_or_hangup = (events & IOLoop::ERROR) != 0;
     std::uint32_t ready = events;
     if (error_or_hangup && state_) ready |= *state_ & (IOLoop::READ | IOLoop::WRITE);
-    // READ stays watched for a while after a read completes (see below). Data it reports while
-    // no read is pending and unread data is buffered stays in the kernel, as if READ had been
-    // dropped at once as Tornado does: nothing is read ahead of the next read call.
-    if ((ready & IOLoop::READ) && !reading() && current_size() > 0) ready &= ~IOLoop::READ;
-    const bool was_reading = reading();
+    // READ stays watched while data is buffered and no read is pending (see below), where
+    // Tornado stops watching it. Data it reports then stays in the kernel, as if READ had been
+    // dropped: nothing is read ahead of the next read call, and READ is dropped now.
+    const bool read_ahead = (ready & IOLoop::READ) && !reading() && current_size() > 0;
+    if (read_ahead) ready &= ~IOLoop::READ;
     if (ready & IOLoop::READ) handle_read();
     if (closed_) return;
     if (ready & IOLoop::WRITE) handle_write();
@@ -608,11 +613,11 @@ void BaseIOStream::handle_events(int fd, std::uint32_t events) {
     if (wants_write()) state |= IOLoop::WRITE;
     // Idle: listen for reads too, to notice the peer closing.
     if (state == IOLoop::ERROR && current_size() == 0) state |= IOLoop::READ;
-    // A read just completed: keep watching READ rather than drop it now and add it back when the
-    // next read starts, which is usually within this iteration (a request answered, then the next
-    // one awaited): two epoll_ctl calls per message saved. Should data come first, the check
-    // above drops READ then.
-    if (was_reading && !reading() && !error_or_hangup && state_ && (*state_ & IOLoop::READ)) state |= IOLoop::READ;
+    // Keep watching READ, rather than drop it because data is now buffered and add it back when
+    // the next read starts: that read usually comes before any more data (a request is answered,
+    // then the next one awaited), and the two epoll_ctl calls per message are saved. Should data
+    // come first, the check above drops READ then.
+    if (!read_ahead && !error_or_hangup && state_ && (*state_ & IOLoop::READ)) state |= IOLoop::READ;
     if (error_or_hangup && state == IOLoop::ERROR) {
       // Nothing is wanted from a descriptor the poller will report on every poll (errors and
       // hang-ups cannot be masked): stop watching it, as asyncio's remove_reader does. The next
@@ -721,9 +726,16 @@ void IOStream::close_fd() noexcept {
 std::optional<std::size_t> IOStream::read_from_fd(char* buf, std::size_t size) {
   for (;;) {
     ssize_t n = ::recv(fd_, buf, size, 0);
-    if (n >= 0) return static_cast<std::size_t>(n);
+    if (n >= 0) {
+      // A stream socket's recv returns less than asked only when its receive queue ran out.
+      fd_drained_ = n > 0 && static_cast<std::size_t>(n) < size;
+      return static_cast<std::size_t>(n);
+    }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      fd_drained_ = true;
+      return std::nullopt;
+    }
     throw std::system_error(errno, std::generic_category(), "recv");
   }
 }

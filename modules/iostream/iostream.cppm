@@ -186,6 +186,11 @@ class BaseIOStream {
   util::Callback take_close_callback() noexcept { return std::move(close_callback_); }
 
   ioloop::IOLoop& io_loop() const noexcept { return *io_loop_; }
+  /// Set by a transport whose read_from_fd came back short, which for a plain socket means its
+  /// receive queue was empty then; cleared by the next poller event on the descriptor. While it is
+  /// set and READ is watched, a new read waits for the poller instead of trying the descriptor
+  /// first (where it would most likely only meet EAGAIN): data that came since is reported anyway.
+  bool fd_drained_ = false;
   bool connecting_ = false;
   std::exception_ptr error_;
   std::optional<Future<void>> connect_future_;
