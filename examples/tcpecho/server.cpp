@@ -13,9 +13,11 @@
 //                   logger.warning("Lost client at host %s", address[0])
 //                   break
 //
-// Usage: tcpecho_server [--port=9888] [--address=ADDRESS]
+// Usage: tcpecho_server [--port=9888] [--address=ADDRESS] [--logging=info]
 //   --port=0 listens on a port the kernel picks; the log line "Listening on TCP port N" tells
-//   which. --address defaults to every interface.
+//   which. --address defaults to every interface. --logging sets the log level as Tornado's
+//   option does (debug, info, warning, error, none); bench/run passes warning, so that each line
+//   is not logged, on both sides of the benchmark.
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -59,7 +61,8 @@ class EchoServer : public tcpserver::TCPServer {
     for (;;) {
       try {
         std::string data = co_await stream->read_until("\n");
-        logger().info("Received bytes: {}", printable(data));
+        // Only escape the line when it will be logged (Python's logging formats lazily too).
+        if (logger().is_enabled_for(log::Level::INFO)) logger().info("Received bytes: {}", printable(data));
         if (!data.ends_with('\n')) data += '\n';
         co_await stream->write(std::move(data));
       } catch (const iostream::StreamClosedError&) {
@@ -77,12 +80,20 @@ class EchoServer : public tcpserver::TCPServer {
 int main(int argc, char** argv) {
   int port = 9888;
   std::string address;
+  log::Level level = log::Level::INFO;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a.starts_with("--port=")) port = std::atoi(argv[i] + 7);
     else if (a.starts_with("--address=")) address = argv[i] + 10;
-    else {
-      std::fprintf(stderr, "usage: %s [--port=PORT] [--address=ADDRESS]\n", argv[0]);
+    else if (a.starts_with("--logging=")) {
+      bool ok = true;
+      level = log::parse_level(a.substr(10), ok);
+      if (!ok) {
+        std::fprintf(stderr, "bad --logging level %s\n", argv[i] + 10);
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr, "usage: %s [--port=PORT] [--address=ADDRESS] [--logging=LEVEL]\n", argv[0]);
       return 2;
     }
   }
@@ -90,7 +101,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bad port %d\n", port);
     return 2;
   }
-  log::enable_pretty_logging(log::Level::INFO);
+  log::enable_pretty_logging(level);
 
   EchoServer server;
   try {
