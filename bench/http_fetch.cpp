@@ -1,9 +1,11 @@
 // The fetch rate of AsyncHTTPClient: the tornado-cpp side of bench/run's client rows, beside
 // bench/python/http_fetch.py doing the same with Python Tornado's AsyncHTTPClient against the same
-// server (nginx in bench/run). Each fetch is a GET on a new connection, as simple_httpclient
-// makes one (Connection: close), and must answer 200 with a non-empty body.
+// server (nginx in bench/run). Each fetch is a GET that must answer 200 with a non-empty body. Our
+// client keeps connections alive and reuses them (AsyncHTTPClientOptions::
+// max_idle_connections_per_host); with --no-keep-alive every fetch makes a new connection and sends
+// `Connection: close`, as Tornado's simple_httpclient always does.
 //
-// Usage: http_fetch --url=URL [--seconds=3] [--concurrency=1]
+// Usage: http_fetch --url=URL [--seconds=3] [--concurrency=1] [--no-keep-alive]
 //   --concurrency=1: one fetch after the other (sequential). --concurrency=N: N coroutines each
 //   fetching one after the other on one client with max_clients=N, so N requests are in flight.
 // Runs a warm-up of a quarter of --seconds first, then prints
@@ -56,13 +58,15 @@ int main(int argc, char** argv) {
   std::string url;
   double seconds = 3;
   int concurrency = 1;
+  bool keep_alive = true;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a.starts_with("--url=")) url = argv[i] + 6;
     else if (a.starts_with("--seconds=")) seconds = std::atof(argv[i] + 10);
     else if (a.starts_with("--concurrency=")) concurrency = std::atoi(argv[i] + 14);
+    else if (a == "--no-keep-alive") keep_alive = false;
     else {
-      std::fprintf(stderr, "usage: %s --url=URL [--seconds=S] [--concurrency=N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s --url=URL [--seconds=S] [--concurrency=N] [--no-keep-alive]\n", argv[0]);
       return 2;
     }
   }
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
     IOLoop::current().run_sync([&]() -> Future<void> {
       httpclient::AsyncHTTPClientOptions options;
       options.max_clients = static_cast<std::size_t>(concurrency);
+      if (!keep_alive) options.max_idle_connections_per_host = 0;
       run.client = httpclient::AsyncHTTPClient::instance(true, options);
       double start = now();
       run.warmup_end = start + seconds / 4;
