@@ -169,6 +169,15 @@ Future<void> HTTPServer::handle_stream(std::unique_ptr<iostream::IOStream> strea
 
 std::unique_ptr<httputil::HTTPMessageDelegate> HTTPServer::start_request(const void* server_conn,
                                                                          httputil::HTTPConnection* request_conn) {
+  if (options_.ssl_options) {
+    // The TLS handshake is done once a request's headers are in: the client's certificate (if it
+    // sent one) is what HTTPServerRequest::get_ssl_certificate returns, as Tornado's getpeercert.
+    auto* conn = static_cast<http1connection::HTTP1Connection*>(request_conn);
+    const auto& server = *static_cast<const http1connection::HTTP1ServerConnection*>(server_conn);
+    if (conn->context().peer_certificate_der.empty())
+      if (auto* ssl = dynamic_cast<iostream::SSLIOStream*>(&server.stream()))
+        conn->mutable_context().peer_certificate_der = ssl->peer_certificate_der();
+  }
   std::unique_ptr<httputil::HTTPMessageDelegate> d;
   if (delegate_) d = delegate_->start_request(server_conn, request_conn);
   else d = std::make_unique<CallableAdapter>(callback_, request_conn);

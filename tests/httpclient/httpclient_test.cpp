@@ -191,6 +191,9 @@ void handle(httputil::HTTPServerRequest& request) {
     respond(request, 200, "ok", {{"X-Filler", std::string(std::stoul(arg(request, "n")), 'a')}});
   } else if (p == "/large_body") {
     respond(request, 200, std::string(std::stoul(arg(request, "n")), 'a'));
+  } else if (p == "/peer_cert_size") {
+    // The size of the client certificate the TLS handshake brought (0: none).
+    respond(request, 200, std::to_string(request.get_ssl_certificate().size()));
   } else if (p == "/hang") {
     // Never answers: the client's request_timeout must end it.
   } else {
@@ -1640,12 +1643,16 @@ BOOST_AUTO_TEST_SUITE(ClientCertificateTest)
 TORNADO_GEN_TEST(test_client_cert, ClientCertFixture) {
   // tests/data/server.crt is signed by the test CA and allows clientAuth: it serves as the
   // client's certificate here.
-  // (The server requires a certificate: without one the handshake fails, as checked next. Our
-  // HTTPServer does not fill RequestContext::peer_certificate_der yet, so that is not looked at.)
+  // (The server requires a certificate: without one the handshake fails, as checked next.)
   auto r = request("/hello");
   r.client_cert = data_file("server.crt");
   r.client_key = data_file("server.key");
   BOOST_TEST((co_await http_client->fetch(r)).body == "Hello world!");
+  // The server's request saw the certificate the client sent (DER, so shorter than the PEM file).
+  auto cert = request("/peer_cert_size");
+  cert.client_cert = r.client_cert;
+  cert.client_key = r.client_key;
+  BOOST_TEST(std::stoul((co_await http_client->fetch(cert)).body) > 500u);
   // A request without the certificate does not get the pooled connection that has one.
   tornado::testing::ExpectLog expect("tornado.general", ".*", false);
   BOOST_TEST(co_await raises<std::exception>([&] { return http_client->fetch(request("/hello")); }));
