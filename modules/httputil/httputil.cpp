@@ -825,12 +825,31 @@ void HTTPServerRequest::init() {
   }
 }
 
+namespace {
+// Whether Python's http.cookies.SimpleCookie takes `name` as a key: not a reserved attribute
+// name (in any case), and made only of _LegalChars.
+bool simple_cookie_key(std::string_view name) {
+  static constexpr std::string_view reserved[] = {"expires", "path",     "comment", "domain",  "max-age",
+                                                  "secure",  "httponly", "version", "samesite"};
+  if (name.empty()) return false;
+  for (char c : name) {
+    bool legal = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 (c != 0 && std::string_view("!#$%&'*+-.^_`|~:").find(c) != std::string_view::npos);
+    if (!legal) return false;
+  }
+  return std::find(std::begin(reserved), std::end(reserved), lower(name)) == std::end(reserved);
+}
+}  // namespace
+
 const std::map<std::string, std::string, std::less<>>& HTTPServerRequest::cookies() {
   if (!cookies_) {
     cookies_.emplace();
     for (auto v : headers.get_list("Cookie")) {
       // A malformed cookie header is ignored rather than failing the request (Tornado does too).
-      for (auto& [k, val] : parse_cookie(v)) (*cookies_)[k] = val;
+      // Tornado stores the cookies in a SimpleCookie, which refuses some names that parse_cookie
+      // accepts ("/", "a b", "Path"...): those cookies are dropped.
+      for (auto& [k, val] : parse_cookie(v))
+        if (simple_cookie_key(k)) (*cookies_)[k] = val;
     }
   }
   return *cookies_;
