@@ -604,6 +604,13 @@ BOOST_AUTO_TEST_CASE(test_set_cookie_invalid) {
   } catch (const CookieError& e) {
     BOOST_TEST(std::string(e.what()) == "Illegal key 'a=b'");
   }
+  // Attributes that would break the header (Tornado's add_header refuses them as unsafe).
+  BOOST_CHECK_THROW(format_set_cookie("n", "v", {.domain = "a\r\nX: y"}), std::invalid_argument);
+  BOOST_CHECK_THROW(format_set_cookie("n", "v", {.path = "/\n"}), std::invalid_argument);
+  BOOST_CHECK_THROW(format_set_cookie("n", "v", {.samesite = "Lax\x01"}), std::invalid_argument);
+  BOOST_CHECK_THROW(format_set_cookie("n", "v", {.version = "1\0"s}), std::invalid_argument);
+  // A comment is quoted, control characters escaped: nothing to refuse.
+  BOOST_TEST(format_set_cookie("n", "v", {.comment = "a\nb"}) == "n=v; Comment=\"a\\012b\"; Path=/");
   // Not UTF-8 (Tornado converts both to str first).
   BOOST_CHECK_THROW(format_set_cookie("n", "\xe9"), escape::UnicodeDecodeError);
 }

@@ -590,6 +590,16 @@ std::string format_set_cookie(std::string_view name, std::string_view value, con
   if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return legal_cookie_char(static_cast<unsigned char>(c)); }))
     throw CookieError("Illegal key " + repr_str(name));
 
+  // The attributes are written as they are; Tornado's add_header refuses the header if one holds
+  // a character from 0x00 to 0x1f (a CR LF would start another header), and so does this, when
+  // the cookie is set rather than when it is sent.
+  std::string_view domain = options.domain ? std::string_view(*options.domain) : std::string_view();
+  std::string_view samesite = options.samesite ? std::string_view(*options.samesite) : std::string_view();
+  for (std::string_view attribute : {domain, std::string_view(options.path), samesite, std::string_view(options.version)}) {
+    if (std::any_of(attribute.begin(), attribute.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+      throw std::invalid_argument("Unsafe header value " + repr_str(attribute));
+  }
+
   std::string out(name);
   out += '=';
   out += cookie_quote(value);

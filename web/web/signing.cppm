@@ -235,8 +235,9 @@ struct CookieOptions {
 /// @param value  the cookie value (UTF-8); "" for a cookie being cleared.
 /// @param now    the time `expires_days` counts from, seconds since the epoch; nullopt: now.
 /// @throws std::invalid_argument if name or value contains a character from 0x00 to 0x20
-///         (Tornado's ValueError "Invalid cookie"), or escape::UnicodeDecodeError if either is
-///         not UTF-8.
+///         (Tornado's ValueError "Invalid cookie"), if domain, path, samesite or version contains
+///         one from 0x00 to 0x1f (Tornado's "Unsafe header value", raised when the header is
+///         added), or escape::UnicodeDecodeError if name, value or comment is not UTF-8.
 /// @throws CookieError for a name http.cookies refuses (reserved or illegal).
 /// Mirrors tornado.web.RequestHandler.set_cookie with http.cookies.Morsel.OutputString.
 std::string format_set_cookie(std::string_view name, std::string_view value, const CookieOptions& options = {},
