@@ -450,12 +450,9 @@ std::optional<std::string> RequestHandler::get_cookie(std::string_view name) {
 
 void RequestHandler::set_cookie(std::string_view name, std::string_view value, const CookieOptions& options) {
   std::string header = format_set_cookie(name, value, options);
-  for (auto& [n, v] : new_cookies_) {
-    if (n == name) {
-      v = std::move(header);
-      return;
-    }
-  }
+  // Tornado deletes a name from its dict of outgoing cookies before setting it again, so a
+  // replaced cookie is sent last.
+  std::erase_if(new_cookies_, [&](const auto& cookie) { return cookie.first == name; });
   new_cookies_.emplace_back(std::string(name), std::move(header));
 }
 

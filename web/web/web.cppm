@@ -384,6 +384,11 @@ class RequestHandler {
   /// The key version of a signed cookie, or nullopt. Mirrors get_signed_cookie_key_version.
   std::optional<int> get_signed_cookie_key_version(std::string_view name,
                                                    std::optional<std::string> value = std::nullopt);
+  /// Mirrors get_secure_cookie_key_version (the 6.2 name of get_signed_cookie_key_version).
+  std::optional<int> get_secure_cookie_key_version(std::string_view name,
+                                                   std::optional<std::string> value = std::nullopt) {
+    return get_signed_cookie_key_version(name, std::move(value));
+  }
   /// Signs `value` with the application's cookie_secret (and key_version, required with a map).
   /// @throws std::runtime_error without cookie_secret, or with a map and no key_version.
   /// Mirrors RequestHandler.create_signed_value.
