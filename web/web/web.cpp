@@ -792,11 +792,12 @@ std::string RequestHandler::reverse_url(std::string_view name, const std::vector
   return std::move(*url);
 }
 
-std::string RequestHandler::static_url(std::string_view path, bool include_host, bool include_version) {
+std::string RequestHandler::static_url(std::string_view path, std::optional<bool> include_host, bool include_version) {
   require_setting("static_path", "static_url");
   const auto& cls = settings().static_handler_class;
   if (!cls || !cls->make_static_url) throw std::runtime_error("static_url needs a static_handler_class with make_static_url");
-  std::string base = include_host ? request_->protocol + "://" + request_->host : std::string();
+  std::string base =
+      include_host.value_or(this->include_host) ? request_->protocol + "://" + request_->host : std::string();
   return base + cls->make_static_url(settings(), path, include_version);
 }
 
@@ -1023,6 +1024,11 @@ class HandlerDelegate final : public routing::RequestDelegate {
 
  private:
   std::optional<Future<void>> execute() {
+    // static_hash_cache=False (debug): static files' versions are recomputed on every request.
+    if (!app_.settings().static_hash_cache.value_or(true)) {
+      const auto& cls = app_.settings().static_handler_class;
+      if (cls && cls->reset) cls->reset();
+    }
     try {
       handler_ = factory_.create(app_, request_);
     } catch (...) {
@@ -1090,9 +1096,10 @@ struct Application::ApplicationRouter final : routing::ReversibleRuleRouter {
 Application::Application(std::vector<routing::Rule> handlers, Settings settings, std::optional<std::string> default_host)
     : settings_(std::move(settings)), default_host_(std::move(default_host)) {
   if (!settings_.static_path.empty()) {
-    if (!settings_.static_handler_class || !settings_.static_handler_class->make_factory)
-      throw std::runtime_error("the static_path setting needs a static_handler_class");
-    auto factory = settings_.static_handler_class->make_factory(settings_.static_path);
+    if (!settings_.static_handler_class) settings_.static_handler_class = static_handler_class<StaticFileHandler>();
+    if (!settings_.static_handler_class->make_factory)
+      throw std::runtime_error("the static_path setting needs a static_handler_class with make_factory");
+    auto factory = settings_.static_handler_class->make_factory(settings_.static_path, settings_.static_handler_args);
     std::vector<routing::Rule> statics{
         routing::Rule(re_escape(settings_.static_url_prefix) + "(.*)", factory),
         routing::Rule(R"(/(favicon\.ico))", factory),
@@ -1103,6 +1110,11 @@ Application::Application(std::vector<routing::Rule> handlers, Settings settings,
   if (settings_.debug) {
     if (!settings_.serve_traceback) settings_.serve_traceback = true;
     if (!settings_.static_hash_cache) settings_.static_hash_cache = false;
+  }
+  if (settings_.compress_response || settings_.gzip) {
+    add_transform([](const httputil::HTTPServerRequest& request) -> std::unique_ptr<OutputTransform> {
+      return std::make_unique<GZipContentEncoding>(request);
+    });
   }
   not_found_ = handler<ErrorHandler>(404);
   wildcard_router_ = std::make_shared<ApplicationRouter>(*this, std::move(handlers));

@@ -99,13 +99,24 @@ using TransformFactory = std::function<std::unique_ptr<OutputTransform>(const ht
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-/// How static files are served and their URLs made; set by the static file handler's author.
-/// `make_factory(static_path)` gives the handler factory for the static routes (Tornado passes
-/// `path=static_path` to the handler's initialize); `make_static_url(settings, path,
-/// include_version)` is the handler class's make_static_url.
-/// Mirrors the `static_handler_class` setting and StaticFileHandler.make_static_url.
+/// Arguments for the static handler's initialize besides the path. Mirrors the
+/// `static_handler_args` setting (a dict of keyword arguments; default_filename is
+/// StaticFileHandler's).
+struct StaticHandlerArgs {
+  /// The file served for a directory ("index.html"); none: directories get 403.
+  std::optional<std::string> default_filename;
+};
+
+/// How static files are served and their URLs made (see web::static_handler_class<T>()).
+/// `make_factory(static_path, args)` gives the handler factory for the static routes (Tornado
+/// passes `path=static_path` and static_handler_args to the handler's initialize);
+/// `make_static_url(settings, path, include_version)` is the handler class's make_static_url, and
+/// `reset()` clears its version cache (Application calls it on every request when
+/// static_hash_cache is false). Mirrors the `static_handler_class` setting.
 struct StaticHandlerClass {
-  std::function<std::shared_ptr<HandlerFactory>(const std::string& static_path)> make_factory;
+  std::function<std::shared_ptr<HandlerFactory>(const std::string& static_path, const StaticHandlerArgs& args)>
+      make_factory;
+  std::function<void()> reset;
   std::function<std::string(const Settings& settings, std::string_view path, bool include_version)>
       make_static_url;
 };
@@ -145,9 +156,10 @@ struct Settings {
   std::string static_path;
   /// URL prefix of static files.
   std::string static_url_prefix = "/static/";
-  /// How static files are served (see StaticHandlerClass); required with static_path until the
-  /// default StaticFileHandler exists.
+  /// How static files are served (see StaticHandlerClass). Default: StaticFileHandler.
   std::optional<StaticHandlerClass> static_handler_class;
+  /// Arguments for the static handler's initialize (default_filename).
+  StaticHandlerArgs static_handler_args;
   /// Cache static files' version hashes. Default: !debug.
   std::optional<bool> static_hash_cache;
   /// Replaces Application::log_request's access log line.
@@ -513,9 +525,14 @@ class RequestHandler {
   /// has that name. Mirrors RequestHandler.reverse_url.
   std::string reverse_url(std::string_view name, const std::vector<std::string>& args = {});
   /// The URL of a static file (with a version hash), from the static_handler_class's
-  /// make_static_url. @param include_host  prefix with protocol://host.
+  /// make_static_url. @param include_host  prefix with protocol://host; nullopt: the
+  /// handler's include_host member decides.
   /// @throws std::runtime_error without static_path. Mirrors static_url.
-  std::string static_url(std::string_view path, bool include_host = false, bool include_version = true);
+  std::string static_url(std::string_view path, std::optional<bool> include_host = std::nullopt,
+                         bool include_version = true);
+  /// Whether static_url gives absolute URLs when not told: set it in a subclass (constructor or
+  /// initialize). Mirrors the RequestHandler.include_host attribute.
+  bool include_host = false;
   /// @throws std::runtime_error ("You must define the 'x' setting in your application to use y")
   /// if setting `name` is unset or false. Mirrors require_setting.
   void require_setting(std::string_view name, std::string_view feature = "this feature");
@@ -707,14 +724,22 @@ std::shared_ptr<HandlerFactory> handler(A&&... args) {
   return std::make_shared<detail::HandlerFactoryImpl<T, std::decay_t<A>...>>(std::forward<A>(args)...);
 }
 
-/// A static_handler_class made from handler class T: its factory passes the static path to
-/// T::initialize(path), and its make_static_url is T::make_static_url(settings, path,
-/// include_version). For the static file handler's author.
+/// A static_handler_class made from handler class T (StaticFileHandler or a class derived from
+/// it): its factory passes the static path and default_filename to T::initialize, its
+/// make_static_url calls T's on a default-constructed T (Tornado's make_static_url is a class
+/// method), and its reset clears the class-level version cache.
+/// Use: `settings.static_handler_class = web::static_handler_class<MyStaticFileHandler>();`
 template <class T>
 StaticHandlerClass static_handler_class() {
   StaticHandlerClass c;
-  c.make_factory = [](const std::string& path) { return handler<T>(path); };
-  if constexpr (requires { T::make_static_url; }) c.make_static_url = &T::make_static_url;
+  c.make_factory = [](const std::string& path, const StaticHandlerArgs& args) {
+    return handler<T>(path, args.default_filename);
+  };
+  c.make_static_url = [](const Settings& settings, std::string_view path, bool include_version) {
+    T cls;
+    return cls.make_static_url(settings, path, include_version);
+  };
+  c.reset = [] { T::reset(); };
   return c;
 }
 
@@ -840,6 +865,174 @@ class FallbackHandler : public RequestHandler {
 
  private:
   routing::RequestCallback fallback_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Static files and gzip (implemented in static.cpp and gzip.cpp)
+
+/// Applies the gzip content encoding to responses whose client accepts it (`gzip` anywhere in
+/// Accept-Encoding): text/* and the CONTENT_TYPES types, not already encoded, and either streamed
+/// (flushed in several chunks: each chunk is compressed as it goes, with a sync flush, and the
+/// response is sent chunked) or at least MIN_LENGTH bytes. Every response gets `Vary:
+/// Accept-Encoding` (appended to a Vary already set). Turned on by the compress_response (or gzip)
+/// setting. Mirrors tornado.web.GZipContentEncoding.
+class GZipContentEncoding : public OutputTransform {
+ public:
+  /// Compressible types besides every text/* type. Mirrors GZipContentEncoding.CONTENT_TYPES.
+  static constexpr std::array<std::string_view, 7> CONTENT_TYPES{
+      "application/javascript", "application/x-javascript", "application/xml",  "application/atom+xml",
+      "application/json",       "application/xhtml+xml",    "image/svg+xml"};
+  /// zlib compression level (gzip's own default, not Python GzipFile's 9). Mirrors GZIP_LEVEL.
+  static constexpr int GZIP_LEVEL = 6;
+  /// A response written in one piece shorter than this (bytes) is not worth compressing.
+  /// Mirrors GZipContentEncoding.MIN_LENGTH.
+  static constexpr std::size_t MIN_LENGTH = 1024;
+
+  /// Reads the request's Accept-Encoding.
+  explicit GZipContentEncoding(const httputil::HTTPServerRequest& request);
+  ~GZipContentEncoding() override;
+
+  /// Adds Vary, decides whether to compress (see the class), and if so sets Content-Encoding,
+  /// compresses `chunk`, and fixes Content-Length (the compressed size when `finishing`, else
+  /// removed). @throws std::runtime_error if zlib fails. Mirrors transform_first_chunk.
+  void transform_first_chunk(int& status_code, httputil::HTTPHeaders& headers, std::string& chunk,
+                             bool finishing) override;
+  /// Compresses a later chunk (the gzip trailer is added when `finishing`). Mirrors transform_chunk.
+  void transform_chunk(std::string& chunk, bool finishing) override;
+
+ private:
+  static bool compressible_type(std::string_view ctype);
+  struct Deflater;
+  std::unique_ptr<Deflater> deflater_;
+  bool gzipping_;
+};
+
+/// Serves files from a directory: `web::handler<web::StaticFileHandler>(std::string("/var/www"))`
+/// on a rule with one group (the path below the directory), or through the static_path setting
+/// (which also routes /favicon.ico and /robots.txt). GET and HEAD; a single byte Range (206, or
+/// 416 with `Content-Range: bytes */size`); Etag (the SHA-512 of the content, the same as Python
+/// Tornado's) with If-None-Match, and Last-Modified with If-Modified-Since (304); `?v=` URLs
+/// (static_url) cached for CACHE_MAX_AGE; paths outside the root refused (403); directories
+/// served through `default_filename` (a request without the trailing slash is redirected, 301)
+/// or refused (403); missing files 404. The body is read and sent 64 KiB at a time, each chunk
+/// flushed before the next is read, so a file is never held in memory whole.
+///
+/// Subclass it and override the hooks below as Tornado's documentation says (make_static_url,
+/// parse_url_path, get_cache_time, get_version to change URLs; get_content, get_content_size,
+/// get_modified_time, get_absolute_path, validate_absolute_path to serve from elsewhere). What
+/// Tornado has as class methods (get_absolute_path, get_content, get_content_version,
+/// make_static_url, get_version) are virtual members here; where Tornado calls them on the class
+/// (static_url, from another handler), a default-constructed instance of the class is used, so
+/// they must not touch request(). Symlinks are followed, as in Tornado: the root check is on the
+/// path as written (normalized), not on where links lead. Mirrors tornado.web.StaticFileHandler.
+class StaticFileHandler : public RequestHandler {
+ public:
+  /// How long (seconds) a versioned URL may be cached: ten years. Mirrors CACHE_MAX_AGE.
+  static constexpr std::int64_t CACHE_MAX_AGE = 86400LL * 365 * 10;
+  /// Pulls the content a chunk at a time: the next chunk, or nullopt at the end.
+  /// @throws whatever reading throws. Tornado's get_content returns bytes or a generator.
+  using ContentGenerator = std::function<std::optional<std::string>()>;
+
+  /// @param path              the root directory (relative to the working directory, or absolute).
+  /// @param default_filename  served for a directory ("index.html"), if given.
+  /// Mirrors StaticFileHandler.initialize.
+  void initialize(std::string path, std::optional<std::string> default_filename = std::nullopt);
+  /// Clears the class-level cache of content versions (every StaticFileHandler class shares it).
+  /// Thread-safe. Mirrors StaticFileHandler.reset.
+  static void reset();
+
+  /// Serves the file. Mirrors StaticFileHandler.get.
+  Future<void> get(std::string path);
+  /// The headers of get() without the body. Mirrors StaticFileHandler.head.
+  Future<void> head(std::string path);
+
+  // --- Hooks ----------------------------------------------------------------------------------
+
+  /// '"<content version>"' (from the cached version of absolute_path), or nullopt if there is
+  /// none. The same Etag for a partial response. Mirrors StaticFileHandler.compute_etag.
+  std::optional<std::string> compute_etag() override;
+  /// Sets Accept-Ranges, Etag, Last-Modified, Content-Type, Expires and Cache-Control (when
+  /// get_cache_time is positive), then calls set_extra_headers. Mirrors set_headers.
+  virtual void set_headers();
+  /// Whether the request's If-None-Match (if given; If-Modified-Since is then ignored) or
+  /// If-Modified-Since (the file is not newer; the date's zone is ignored, as Python's parsedate
+  /// does) lets the answer be 304. Mirrors should_return_304.
+  virtual bool should_return_304();
+  /// The absolute location of `path` below `root`: os.path.abspath(os.path.join(root, path)),
+  /// lexical (symlinks are not resolved). Mirrors the get_absolute_path class method.
+  virtual std::string get_absolute_path(std::string_view root, std::string_view path);
+  /// Checks `absolute_path` and returns the file to serve (index file for a directory), or
+  /// nullopt after answering (a redirect to add the slash). @throws HTTPError(403) for a path
+  /// outside `root` ("... is not in root static directory"), a directory without
+  /// default_filename or another non-file; HTTPError(403) for a path starting with "//" that would
+  /// be redirected; HTTPError(404) for a missing file. Mirrors validate_absolute_path.
+  virtual std::optional<std::string> validate_absolute_path(std::string_view root, std::string_view absolute_path);
+  /// The content of `abspath` from byte `start` (default 0) to `end` (exclusive; default the end),
+  /// as chunks of at most 64 KiB read as they are pulled. @throws std::system_error if the file
+  /// cannot be opened. Mirrors the get_content class method.
+  virtual ContentGenerator get_content(const std::string& abspath, std::optional<std::int64_t> start = std::nullopt,
+                                       std::optional<std::int64_t> end = std::nullopt);
+  /// A version string for the content of `abspath`: the hex SHA-512 of get_content(abspath).
+  /// @throws what get_content throws. Mirrors the get_content_version class method.
+  virtual std::string get_content_version(const std::string& abspath);
+  /// The size (bytes) of absolute_path. @throws std::system_error if stat fails.
+  /// Mirrors get_content_size.
+  virtual std::int64_t get_content_size();
+  /// When absolute_path was last modified, in whole seconds since the epoch (or nullopt: no
+  /// Last-Modified, no If-Modified-Since check). Mirrors get_modified_time.
+  virtual std::optional<std::int64_t> get_modified_time();
+  /// The Content-Type: guessed from the extension as Python's mimetypes does (its table, then the
+  /// system's mime.types files, such as /etc/mime.types, over it); "application/gzip" for a
+  /// .gz file and "application/octet-stream" for other compressed files or unknown types.
+  /// Mirrors get_content_type.
+  virtual std::string get_content_type();
+  /// Adds headers of the subclass's own (called last by set_headers). Mirrors set_extra_headers.
+  virtual void set_extra_headers(std::string_view path);
+  /// Seconds the response may be cached (Cache-Control max-age and Expires), or 0 to leave it to
+  /// the browser: CACHE_MAX_AGE when the request has a `v` argument, else 0.
+  /// @param modified  seconds since the epoch, if known. Mirrors get_cache_time.
+  virtual std::int64_t get_cache_time(std::string_view path, std::optional<std::int64_t> modified,
+                                      std::string_view mime_type);
+  /// The URL of static file `path`: static_url_prefix + path, plus "?v=<version>" if
+  /// `include_version` and get_version finds one. Relative to the host. Called on a
+  /// default-constructed handler by RequestHandler::static_url. Mirrors the make_static_url class
+  /// method.
+  virtual std::string make_static_url(const Settings& settings, std::string_view path, bool include_version = true);
+  /// Converts the URL path (the rule's group) into a path relative to the root; the inverse of
+  /// make_static_url. Mirrors parse_url_path.
+  virtual std::string parse_url_path(std::string_view url_path);
+  /// The version of static file `path` (below settings.static_path) for URLs, from the
+  /// class-level cache (computed by get_content_version on first use), or nullopt if it could
+  /// not be read (logged on gen_log). Mirrors the get_version class method.
+  virtual std::optional<std::string> get_version(const Settings& settings, std::string_view path);
+
+  /// get_content_version(abs_path) through the class-level cache (a failure is cached as nullopt
+  /// and logged: "Could not open static file"). Thread-safe. Mirrors _get_cached_version.
+  std::optional<std::string> get_cached_version(const std::string& abs_path);
+
+ protected:
+  /// Serves the file, with the body if `include_body` (GET) or without it (HEAD).
+  /// Mirrors StaticFileHandler.get(path, include_body) (a name of its own: handler methods must not be
+  /// overloaded).
+  Future<void> serve(std::string path, bool include_body);
+  /// A ContentGenerator giving `data` in one chunk (for get_content overrides).
+  static ContentGenerator content_of(std::string data);
+
+  /// The root directory (initialize's `path`). Mirrors self.root.
+  std::string root;
+  /// The index file for directories. Mirrors self.default_filename.
+  std::optional<std::string> default_filename;
+  /// The requested path, after parse_url_path. Mirrors self.path.
+  std::string path;
+  /// The file being served, after validate_absolute_path. Mirrors self.absolute_path.
+  std::optional<std::string> absolute_path;
+  /// get_modified_time()'s answer. Mirrors self.modified.
+  std::optional<std::int64_t> modified;
+
+ private:
+  void stat_file();
+  std::optional<std::int64_t> stat_size_;
+  std::optional<std::int64_t> stat_mtime_;
 };
 
 // ---------------------------------------------------------------------------------------------
