@@ -792,6 +792,60 @@ TORNADO_GEN_TEST(test_curl_range_download, LargeFileTest) {
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---------------------------------------------------------------------------------------------
+// static_hash_cache: versions are cached per class until reset, unless the setting is false
+// (debug), when every request recomputes them.
+
+namespace {
+struct HashCacheTest : WebTestCase {
+  bool cache = true;
+  fs::path file = temp_tree().dir / "root" / "changing.txt";
+  explicit HashCacheTest(bool cache = true) : cache(cache) { std::ofstream(file) << "version one\n"; }
+  ~HashCacheTest() override { fs::remove(file); }
+  std::vector<routing::Rule> get_handlers() override {
+    return {{"/static_url/(.*)", web::handler<StaticUrlHandler>()}};
+  }
+  web::Settings get_app_kwargs() override {
+    web::Settings s;
+    s.static_path = temp_tree().root();
+    if (!cache) s.debug = true;  // debug turns static_hash_cache off
+    return s;
+  }
+};
+struct NoHashCacheTest : HashCacheTest {
+  NoHashCacheTest() : HashCacheTest(false) {}
+};
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(StaticHashCacheTest)
+
+BOOST_FIXTURE_TEST_CASE(test_versions_are_cached_until_reset, HashCacheTest) {
+  BOOST_TEST(!app().settings().static_hash_cache.has_value());
+  std::string first = fetch("/static_url/changing.txt").body;
+  std::ofstream(file) << "version two\n";
+  // Cached: the URL (and the Etag) still name the first version.
+  BOOST_TEST(fetch("/static_url/changing.txt").body == first);
+  auto response = fetch("/static/changing.txt");
+  BOOST_TEST(response.body == "version two\n");
+  BOOST_TEST(first.ends_with(response.headers.get("Etag", "").substr(1, 128)));
+  web::StaticFileHandler::reset();
+  std::string second = fetch("/static_url/changing.txt").body;
+  BOOST_TEST(second != first);
+  BOOST_TEST(second.starts_with("/static/changing.txt?v="));
+}
+
+BOOST_FIXTURE_TEST_CASE(test_debug_recomputes_versions, NoHashCacheTest) {
+  BOOST_TEST((app().settings().static_hash_cache == std::optional<bool>(false)));
+  std::string first = fetch("/static_url/changing.txt").body;
+  std::ofstream(file) << "version two\n";
+  std::string second = fetch("/static_url/changing.txt").body;
+  BOOST_TEST(second != first);
+  auto response = fetch("/static/changing.txt");
+  BOOST_TEST(second.ends_with(response.headers.get("Etag", "").substr(1, 128)));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
 // Symlinks and the root check
 
 namespace {
