@@ -82,6 +82,12 @@ void notify_connection_close(HTTPMessageDelegate& delegate) noexcept {
   }
 }
 
+// Sends the answers held back for pipelining (HTTP1Connection::Impl::write_data) before waiting
+// on a handler: they must not wait for a later request's slow handler.
+void flush_held_answers(iostream::IOStream& stream) {
+  if (stream.has_deferred_writes() && !stream.closed()) (void)stream.flush();
+}
+
 // Appends `chunk` to `data` as body bytes: framed as one chunk (RFC 9112 7.1) when chunking.
 void append_body(std::string& data, std::string_view chunk, bool chunking) {
   if (!chunking) {
@@ -479,7 +485,10 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
     need_delegate_close = true;
     {
       auto ret = logged([&] { return delegate.headers_received(start_line, std::move(parser.headers)); });
-      if (ret) co_await std::move(*ret);
+      if (ret) {
+        if (!ret->done()) flush_held_answers(*stream);
+        co_await std::move(*ret);
+      }
     }
     if (!self.stream_) {
       // Detached (a WebSocket took the stream over).
@@ -530,7 +539,10 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
             // Tornado drops the rest of a request body once the response is finished.
             if (!write_finished || self.is_client_) {
               auto ret = logged([&] { return delegate.data_received(std::move(piece)); });
-              if (ret) co_await std::move(*ret);
+              if (ret) {
+                if (!ret->done()) flush_held_answers(*stream);
+                co_await std::move(*ret);
+              }
             }
           }
           if (parser.is_done()) break;
@@ -578,6 +590,7 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
     }
     if (!finish_future.done() && self.stream_ && !self.stream_->closed()) {
       self.stream_->set_close_callback([this] { on_connection_close(); });
+      flush_held_answers(*self.stream_);
       co_await finish_future;
     }
     if (self.is_client_ && disconnect_on_finish) self.close();
@@ -612,6 +625,9 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
 // ---------------------------------------------------------------------------------------------
 // Writing
 
+// Most bytes of answers held back for a batch of pipelined requests (see write_data).
+constexpr std::size_t kMaxDeferredBytes = 64 * 1024;
+
 Future<void> HTTP1Connection::Impl::write_data(HTTP1Connection& self, std::string data) {
   if (!self.stream_ || self.stream_->closed()) {
     Future<void> f;
@@ -619,6 +635,18 @@ Future<void> HTTP1Connection::Impl::write_data(HTTP1Connection& self, std::strin
     f.state()->mark_retrieved();
     pending_write = f;
     return f;
+  }
+  // Pipelining (RFC 9112 9.3): while the next request is already in the read buffer, hold this
+  // answer back; it leaves with the answer to the last request of the batch, or when the stream
+  // has to wait for the client (see BaseIOStream::write_deferred): one system call for all the
+  // requests of one read, as nginx and Drogon do, instead of one each. Only for answers that
+  // leave the connection open, and within a bound, so that flow control still holds.
+  if (!self.is_client_ && read_finished && !disconnect_on_finish && self.stream_->read_buffer_size() > 0 &&
+      self.stream_->write_buffer_size() + data.size() <= kMaxDeferredBytes) {
+    self.stream_->write_deferred(data);
+    Future<void> done;
+    done.set_result();
+    return done;
   }
   auto f = self.stream_->write(std::move(data));
   pending_write = f;
@@ -778,6 +806,8 @@ Future<void> HTTP1ServerConnection::server_request_loop(httputil::HTTPServerConn
     const void* self;
     ~OnClose() { d.on_close(self); }
   } on_close{delegate, this};
+  // Requests answered in a row from the read buffer, without waiting for the client.
+  unsigned pipelined = 0;
   for (;;) {
     HTTP1Connection conn(stream_, false, params_, context_);
     auto request_delegate = delegate.start_request(this, &conn);
@@ -796,8 +826,15 @@ Future<void> HTTP1ServerConnection::server_request_loop(httputil::HTTPServerConn
       co_return;
     }
     if (!ret) co_return;
-    // Let other connections run between pipelined requests, as Tornado does.
-    if (!stream_->read_buffer().empty()) co_await gen::moment;
+    // Let other connections run between pipelined requests. Tornado yields after every request;
+    // here a batch of up to 32 is answered in one go (one loop iteration per request cost more
+    // than the requests themselves, and the held answers leave in one write, see write_data),
+    // then the loop yields, so a client that pipelines without end cannot starve the others.
+    if (stream_->read_buffer().empty()) {
+      pipelined = 0;
+    } else if (++pipelined % 32 == 0) {
+      co_await gen::moment;
+    }
   }
 }
 

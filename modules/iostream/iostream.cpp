@@ -287,6 +287,13 @@ void BaseIOStream::try_inline_read() {
     return;
   }
   check_closed();
+  // The buffer cannot satisfy the read: before reading more from the peer (or waiting for it,
+  // which may itself be waiting for them), send what write_deferred() held back.
+  if (deferred_ && !connecting_) {
+    handle_write();
+    if (closed_) return;
+    if (wants_write()) add_io_state(IOLoop::WRITE);
+  }
   // The socket was empty at its last read and READ is still watched: what came since will be
   // reported by the poller, so skip the read that would most likely meet EAGAIN (one system call
   // per request or echoed line, which nginx does not make either).
@@ -478,6 +485,31 @@ Future<void> BaseIOStream::write(std::string_view data) {
   return enqueue_write(WriteChunk{std::string(data), nullptr}, data.size());
 }
 
+void BaseIOStream::write_deferred(std::string_view data) {
+  check_closed();
+  if (data.empty()) return;
+  if (max_write_buffer_size_ && write_buffer_size_ + data.size() > max_write_buffer_size_)
+    throw StreamBufferFullError("Reached maximum write buffer size");
+  auto& q = *wbuf_;
+  // Coalesced as write(string_view) does: a batch of small answers becomes one iovec.
+  if (!q.empty() && !q.back().shared && q.back().owned.size() + data.size() <= kCoalesceLimit &&
+      (q.size() > 1 || wbuf_first_offset_ == 0)) {
+    q.back().owned.append(data);
+  } else {
+    q.push_back(WriteChunk{std::string(data), nullptr});
+  }
+  write_buffer_size_ += data.size();
+  total_write_index_ += data.size();
+  deferred_ = true;
+  // A read already waiting for the peer will not flush it: send now.
+  if (reading() && !connecting_) {
+    handle_write();
+    if (!closed_ && wants_write()) add_io_state(IOLoop::WRITE);
+  }
+}
+
+Future<void> BaseIOStream::flush() { return enqueue_write(WriteChunk{}, 0); }
+
 Future<void> BaseIOStream::write(std::shared_ptr<const std::string> data) {
   std::size_t n = data ? data->size() : 0;
   return enqueue_write(WriteChunk{{}, std::move(data)}, n);
@@ -507,6 +539,7 @@ Future<void> BaseIOStream::enqueue_write(WriteChunk chunk, std::size_t size) {
 
 void BaseIOStream::handle_write() {
   auto& q = *wbuf_;
+  deferred_ = false;
   while (write_buffer_size_ > 0) {
     ConstBuffer bufs[kMaxIov];
     std::size_t count = 0;

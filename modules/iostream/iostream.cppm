@@ -102,6 +102,20 @@ class BaseIOStream {
   Future<void> write(const char* data) { return write(std::string_view(data)); }
   /// Queues a shared, immutable buffer without copying it (a cached response body, say).
   Future<void> write(std::shared_ptr<const std::string> data);
+  /// Queues `data` for writing without sending it yet: it leaves with the next write() or
+  /// flush(), or as soon as a read has to wait for the peer, whichever comes first. A server
+  /// answering pipelined requests holds its answers back this way while the next request is
+  /// already buffered, so that the answers to all the requests of one read leave in one system
+  /// call. No future reports when this data left; it counts in write_buffer_size() and writing().
+  /// Data still held back when the stream closes is dropped, as unsent write() data is.
+  /// @throws StreamClosedError if closed, StreamBufferFullError past max_write_buffer_size.
+  /// (No Tornado equivalent: Tornado's write always tries to send at once.)
+  void write_deferred(std::string_view data);
+  /// Sends what write_deferred() held back (and anything else queued).
+  /// @returns a future as write()'s. @throws StreamClosedError if closed.
+  Future<void> flush();
+  /// True while write_deferred() data waits for a write, a flush or a read to send it.
+  bool has_deferred_writes() const noexcept { return deferred_; }
 
   /// Calls `callback` (on the IOLoop) once the stream closes. Mirrors set_close_callback.
   void set_close_callback(util::Callback callback);
@@ -248,6 +262,7 @@ class BaseIOStream {
   util::Callback close_callback_;
   std::optional<std::uint32_t> state_;
   bool closed_ = false;
+  bool deferred_ = false;  // write_deferred() data not yet tried (handle_write clears it)
 };
 
 class SSLIOStream;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -170,6 +171,157 @@ TORNADO_GEN_TEST(oversized_chunked_body_closes, SmallLimits) {
   co_await client->write("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n200\r\n" + std::string(512, 'b') + "\r\n0\r\n\r\n");
   auto all = co_await client->read_until_close();
   BOOST_TEST(all.empty());
+}
+
+// --- answers to pipelined requests ------------------------------------------------------------
+
+namespace {
+// An IOStream that counts the system calls that wrote something.
+class CountingIOStream final : public IOStream {
+ public:
+  using IOStream::IOStream;
+  int writes = 0;
+
+ protected:
+  std::size_t write_to_fd(const iostream::ConstBuffer* buffers, std::size_t count) override {
+    std::size_t n = IOStream::write_to_fd(buffers, count);
+    if (n) ++writes;
+    return n;
+  }
+};
+
+// Answers "ok /path" at once, except /slow, whose answer waits for `release`.
+struct HoldingRequest final : httputil::HTTPMessageDelegate {
+  httputil::HTTPConnection* conn;
+  locks::Event* release;
+  std::string path;
+  HoldingRequest(httputil::HTTPConnection* c, locks::Event* r) : conn(c), release(r) {}
+  std::optional<Future<void>> headers_received(const httputil::StartLine& sl, HTTPHeaders) override {
+    path = std::get<httputil::RequestStartLine>(sl).path;
+    return std::nullopt;
+  }
+  std::optional<Future<void>> data_received(std::string) override { return std::nullopt; }
+  void finish() override {
+    if (path == "/slow") {
+      answer_later();
+    } else {
+      answer();
+    }
+  }
+  void on_connection_close() override {}
+  void answer() {
+    std::string out = "ok " + path;
+    HTTPHeaders h{{"Content-Length", std::to_string(out.size())}};
+    (void)conn->write_headers(httputil::ResponseStartLine{"HTTP/1.1", 200, "OK"}, h, out);
+    conn->finish();
+  }
+  void answer_later() {
+    [](HoldingRequest* self) -> Future<void> {
+      co_await self->release->wait();
+      self->answer();
+    }(this);
+  }
+};
+
+struct HoldingServer final : httputil::HTTPServerConnectionDelegate {
+  locks::Event release;
+  std::unique_ptr<httputil::HTTPMessageDelegate> start_request(const void*, httputil::HTTPConnection* c) override {
+    return std::make_unique<HoldingRequest>(c, &release);
+  }
+};
+
+struct PipelineFixture : AsyncTestCase {
+  HoldingServer app;
+  std::shared_ptr<IOStream> client;
+  std::shared_ptr<CountingIOStream> server_stream;
+  std::unique_ptr<HTTP1ServerConnection> server;
+  PipelineFixture() {
+    int sv[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    client = std::make_shared<IOStream>(sv[0]);
+    server_stream = std::make_shared<CountingIOStream>(sv[1]);
+    server = std::make_unique<HTTP1ServerConnection>(server_stream);
+    (void)server->start_serving(app);
+  }
+  ~PipelineFixture() override {
+    app.release.set();
+    client->close();
+    io_loop().run_sync([this] { return server->close(); }, 5.0);
+    server.reset();
+  }
+  // Reads one answer and returns its body.
+  Future<std::string> read_answer() {
+    auto head = co_await client->read_until("\r\n\r\n");
+    auto at = head.find("Content-Length: ");
+    BOOST_REQUIRE(at != std::string::npos);
+    co_return co_await client->read_bytes(std::stoul(head.substr(at + 16)));
+  }
+};
+}  // namespace
+
+TORNADO_GEN_TEST(pipelined_answers_leave_in_one_write, PipelineFixture) {
+  co_await client->write("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\nGET /4 HTTP/1.1\r\n\r\n");
+  for (int i = 1; i <= 4; ++i) BOOST_TEST((co_await read_answer()) == "ok /" + std::to_string(i));
+  BOOST_TEST(server_stream->writes == 1);
+  // A request on its own afterwards is answered at once, on its own.
+  co_await client->write("GET /5 HTTP/1.1\r\n\r\n");
+  BOOST_TEST((co_await read_answer()) == "ok /5");
+  BOOST_TEST(server_stream->writes == 2);
+}
+
+TORNADO_GEN_TEST(held_answers_leave_when_the_next_request_is_incomplete, PipelineFixture) {
+  // The answer to /1 is held while /2's bytes are buffered, and must leave when the server has to
+  // wait for the rest of /2 (the client may be waiting for /1's answer before sending it).
+  co_await client->write("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n");
+  BOOST_TEST((co_await read_answer()) == "ok /1");
+  co_await client->write("Host: x\r\n\r\n");
+  BOOST_TEST((co_await read_answer()) == "ok /2");
+}
+
+TORNADO_GEN_TEST(held_answers_do_not_wait_for_a_slow_handler, PipelineFixture) {
+  co_await client->write("GET /1 HTTP/1.1\r\n\r\nGET /slow HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
+  // /slow's handler waits: /1's answer must not wait with it.
+  BOOST_TEST((co_await read_answer()) == "ok /1");
+  BOOST_TEST(!app.release.is_set());
+  app.release.set();
+  BOOST_TEST((co_await read_answer()) == "ok /slow");
+  BOOST_TEST((co_await read_answer()) == "ok /3");
+}
+
+TORNADO_GEN_TEST(held_answers_leave_before_a_close, PipelineFixture) {
+  // The last request closes the connection: every answer held back must still be sent.
+  co_await client->write(
+      "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\nConnection: close\r\n\r\n");
+  auto all = co_await client->read_until_close();
+  BOOST_TEST(all.find("ok /1") != std::string::npos);
+  BOOST_TEST(all.find("ok /2") != std::string::npos);
+  BOOST_TEST(all.ends_with("ok /3"));
+  BOOST_TEST(server_stream->writes == 1);
+}
+
+TORNADO_GEN_TEST(endless_pipelining_does_not_starve_other_connections, AsyncTestCase) {
+  // A batch of pipelined requests is answered in one go, but not without end: after a few dozen
+  // the connection yields, and a request on another connection is answered in between.
+  EchoServer app;
+  auto [a_client, a_server] = make_pair();
+  auto [b_client, b_server] = make_pair();
+  HTTP1ServerConnection a(a_server), b(b_server);
+  (void)a.start_serving(app);
+  (void)b.start_serving(app);
+  std::string many;
+  for (int i = 1; i <= 100; ++i) many += "GET /a" + std::to_string(i) + " HTTP/1.1\r\n\r\n";
+  (void)a_client->write(std::move(many));
+  (void)b_client->write("GET /b HTTP/1.1\r\n\r\n");
+  co_await b_client->read_until("GET /b ");
+  std::string last = "GET /a100 ";
+  co_await a_client->read_until(last);
+  auto at = [&](const std::string& entry) { return std::find(app.log.begin(), app.log.end(), entry) - app.log.begin(); };
+  BOOST_TEST(at("GET /b ") < at(last));
+  BOOST_TEST(at(last) < static_cast<long>(app.log.size()));
+  a_client->close();
+  b_client->close();
+  co_await a.close();
+  co_await b.close();
 }
 
 // --- client side ------------------------------------------------------------------------------

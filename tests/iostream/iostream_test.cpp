@@ -1934,3 +1934,67 @@ TORNADO_GEN_TEST_TIMEOUT(test_server_rejected_by_python_ssl, AsyncTestCase, 20.0
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+// write_deferred: no Tornado equivalent (answers to pipelined HTTP requests held back to leave in
+// one system call; see BaseIOStream::write_deferred). Over TCP and TLS.
+
+BOOST_AUTO_TEST_SUITE(WriteDeferredTests)
+
+STREAM_TEST(test_write_deferred_waits_for_flush, SocketKinds) {
+  auto p = co_await t.make_iostream_pair();
+  p.rs->write_deferred("abc");
+  BOOST_TEST(p.rs->has_deferred_writes());
+  BOOST_TEST(p.rs->writing());
+  auto got = p.ws->read_bytes(3);
+  co_await gen::sleep(0.05);
+  BOOST_TEST(!got.done());  // held back
+  co_await p.rs->flush();
+  BOOST_TEST(!p.rs->has_deferred_writes());
+  BOOST_TEST((co_await got) == "abc");
+}
+
+STREAM_TEST(test_write_deferred_leaves_with_next_write, SocketKinds) {
+  auto p = co_await t.make_iostream_pair();
+  p.rs->write_deferred("ab");
+  p.rs->write_deferred("cd");
+  co_await p.rs->write(std::string_view("ef"));
+  BOOST_TEST(!p.rs->has_deferred_writes());
+  BOOST_TEST((co_await p.ws->read_bytes(6)) == "abcdef");
+}
+
+STREAM_TEST(test_write_deferred_leaves_when_a_read_waits, SocketKinds) {
+  // The peer answers only once it has our data: a read that has to wait must send it first.
+  auto p = co_await t.make_iostream_pair();
+  p.rs->write_deferred("ping");
+  auto answer = p.rs->read_bytes(4);
+  BOOST_TEST((co_await p.ws->read_bytes(4)) == "ping");
+  co_await p.ws->write(std::string_view("pong"));
+  BOOST_TEST((co_await answer) == "pong");
+}
+
+STREAM_TEST(test_write_deferred_during_a_read_leaves_at_once, SocketKinds) {
+  auto p = co_await t.make_iostream_pair();
+  auto answer = p.rs->read_bytes(4);
+  p.rs->write_deferred("ping");
+  BOOST_TEST((co_await p.ws->read_bytes(4)) == "ping");
+  co_await p.ws->write(std::string_view("pong"));
+  BOOST_TEST((co_await answer) == "pong");
+}
+
+STREAM_TEST(test_write_deferred_after_close, SocketKinds) {
+  auto p = co_await t.make_iostream_pair();
+  p.rs->close();
+  BOOST_CHECK_THROW(p.rs->write_deferred("x"), iostream::StreamClosedError);
+  p.ws->close();
+}
+
+STREAM_TEST(test_write_deferred_max_write_buffer_size, SocketKinds) {
+  auto p = co_await t.make_iostream_pair({.max_write_buffer_size = 8});
+  p.rs->write_deferred("12345678");
+  BOOST_CHECK_THROW(p.rs->write_deferred("9"), iostream::StreamBufferFullError);
+  co_await p.rs->flush();
+  BOOST_TEST((co_await p.ws->read_bytes(8)) == "12345678");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
