@@ -153,17 +153,6 @@ bool valid_reason(std::string_view reason) {
   return true;
 }
 
-// The Date header, formatted once per second per thread: every response carries one.
-const std::string& date_now() {
-  thread_local std::time_t last = 0;
-  thread_local std::string cached;
-  std::time_t now = std::time(nullptr);
-  if (now != last || cached.empty()) {
-    cached = httputil::format_timestamp(static_cast<double>(now));
-    last = now;
-  }
-  return cached;
-}
 
 // JSON as json_encode writes it: "</" escaped so that the text is safe inside <script>.
 std::string json_text(const boost::json::object& obj) {
@@ -608,7 +597,7 @@ void RequestHandler::clear() {
   headers_.clear();
   headers_.set("Server", server_header);
   headers_.set("Content-Type", "text/html; charset=UTF-8");
-  headers_.set("Date", date_now());
+  headers_.set("Date", httputil::http_date_now());
   set_default_headers();
   write_buffer_.clear();
   status_code_ = 200;
