@@ -675,6 +675,13 @@ void BaseIOStream::handle_events(int fd, std::uint32_t events) {
 }
 
 void BaseIOStream::close(std::exception_ptr error) {
+  if (!closed_ && deferred_ && !connecting_ && !error) {
+    // What write_deferred() held back was accepted for sending (an HTTP answer waiting to join the
+    // next pipelined one): Tornado would have sent it already, so closing must not drop it. Send
+    // what the socket takes now. (handle_write clears deferred_ and may itself close the stream.)
+    handle_write();
+    if (closed_) return;
+  }
   if (!closed_) {
     if (error) error_ = std::move(error);
     if (read_kind_ == ReadKind::until_close) {
