@@ -304,8 +304,27 @@ HTTP1Connection::HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, boo
     : stream_(std::move(stream)),
       is_client_(is_client),
       params_(params),
-      context_(std::move(context)),
+      own_context_(std::make_unique<httputil::RequestContext>(std::move(context))),
       impl_(std::make_unique<Impl>()) {
+  init();
+}
+
+HTTP1Connection::HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, bool is_client,
+                                 HTTP1ConnectionParameters params, const httputil::RequestContext* shared_context)
+    : stream_(std::move(stream)),
+      is_client_(is_client),
+      params_(params),
+      shared_context_(shared_context),
+      impl_(std::make_unique<Impl>()) {
+  init();
+}
+
+httputil::RequestContext& HTTP1Connection::mutable_context() {
+  if (!own_context_) own_context_ = std::make_unique<httputil::RequestContext>(*shared_context_);
+  return *own_context_;
+}
+
+void HTTP1Connection::init() {
   impl_->body_timeout = params_.body_timeout;
   impl_->max_body_size = params_.max_body_size ? params_.max_body_size : stream_->max_buffer_size();
   // A client that has not sent a request yet has nothing to finish: reading may go on at once.
@@ -557,7 +576,7 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
           }
           if (closed) {
             if (body_deadline.fired()) {
-              log::gen_log().info("Timeout reading body from {}", self.context_.remote_ip);
+              log::gen_log().info("Timeout reading body from {}", self.context().remote_ip);
               co_return false;
             }
             bool eof_body = false;
@@ -605,7 +624,7 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
     throw;
   }
   if (failure) {
-    log::gen_log().info("Malformed HTTP message from {}: {}", self.context_.remote_ip, failure->message);
+    log::gen_log().info("Malformed HTTP message from {}: {}", self.context().remote_ip, failure->message);
     if (isRequest && failure->status && stream && !stream->closed()) {
       std::string answer = "HTTP/1.1 " + std::to_string(failure->status) + " " +
                            std::string(httputil::responses(failure->status)) +
@@ -809,7 +828,7 @@ Future<void> HTTP1ServerConnection::server_request_loop(httputil::HTTPServerConn
   // Requests answered in a row from the read buffer, without waiting for the client.
   unsigned pipelined = 0;
   for (;;) {
-    HTTP1Connection conn(stream_, false, params_, context_);
+    HTTP1Connection conn(stream_, false, params_, &context_);
     auto request_delegate = delegate.start_request(this, &conn);
     bool ret = false;
     try {

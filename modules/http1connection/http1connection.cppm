@@ -35,6 +35,11 @@ class HTTP1Connection final : public httputil::HTTPConnection {
   /// @param is_client  true to send requests and read responses.
   HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, bool is_client, HTTP1ConnectionParameters params = {},
                   httputil::RequestContext context = {});
+  /// As above, reading `shared_context` (which must outlive this object; HTTP1ServerConnection's)
+  /// instead of holding a copy: mutable_context() copies it on first use, so a rewrite still
+  /// concerns this message only. Saves a copy per connection waiting for its next request.
+  HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, bool is_client, HTTP1ConnectionParameters params,
+                  const httputil::RequestContext* shared_context);
   ~HTTP1Connection() override;
   HTTP1Connection(const HTTP1Connection&) = delete;
   HTTP1Connection& operator=(const HTTP1Connection&) = delete;
@@ -49,9 +54,12 @@ class HTTP1Connection final : public httputil::HTTPConnection {
                              std::string_view chunk = {}) override;
   Future<void> write(std::string_view chunk) override;
   void finish() override;
-  const httputil::RequestContext& context() const noexcept override { return context_; }
+  const httputil::RequestContext& context() const noexcept override {
+    return own_context_ ? *own_context_ : *shared_context_;
+  }
   /// The context, to rewrite from proxy headers (HTTPServer's xheaders) for this request only.
-  httputil::RequestContext& mutable_context() noexcept { return context_; }
+  /// @throws std::bad_alloc when it must copy a shared context.
+  httputil::RequestContext& mutable_context();
 
   /// Calls `callback` if the connection closes while no message is being read (a client that
   /// hangs up before its response was written). Mirrors HTTP1Connection.set_close_callback.
@@ -69,10 +77,14 @@ class HTTP1Connection final : public httputil::HTTPConnection {
   struct Impl;
 
  private:
+  void init();
+
   std::shared_ptr<iostream::IOStream> stream_;
   bool is_client_;
   HTTP1ConnectionParameters params_;
-  httputil::RequestContext context_;
+  // The context: this message's own copy if it has one, else the server connection's.
+  const httputil::RequestContext* shared_context_ = nullptr;
+  std::unique_ptr<httputil::RequestContext> own_context_;
   std::unique_ptr<Impl> impl_;
 };
 

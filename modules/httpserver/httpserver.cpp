@@ -145,18 +145,24 @@ Future<void> HTTPServer::close_all_connections() {
 }
 
 Future<void> HTTPServer::handle_stream(std::unique_ptr<iostream::IOStream> stream, netutil::SocketAddress address) {
-  httputil::RequestContext context;
-  context.address = address;
-  int family = address.family();
-  // A Unix socket has no IP: Tornado fakes one.
-  context.remote_ip = (family == netutil::af_inet() || family == netutil::af_inet6()) ? address.host() : "0.0.0.0";
-  if (!options_.protocol.empty()) context.protocol = options_.protocol;
-  else if (dynamic_cast<iostream::SSLIOStream*>(stream.get())) context.protocol = "https";
-  else context.protocol = "http";
+  // The context is built by a plain function and handed over as a temporary, so that the
+  // coroutine's frame, which lives as long as the connection, holds only the connection's copy.
+  auto make_context = [this](const iostream::IOStream& s, const netutil::SocketAddress& addr) {
+    httputil::RequestContext context;
+    context.address = addr;
+    int family = addr.family();
+    // A Unix socket has no IP: Tornado fakes one.
+    context.remote_ip = (family == netutil::af_inet() || family == netutil::af_inet6()) ? addr.host() : "0.0.0.0";
+    if (!options_.protocol.empty()) context.protocol = options_.protocol;
+    else if (dynamic_cast<const iostream::SSLIOStream*>(&s)) context.protocol = "https";
+    else context.protocol = "http";
+    return context;
+  };
   // Responses go out whole, in as few writes as we can; Nagle's delay would only add latency.
   stream->set_nodelay(true);
-  std::shared_ptr<iostream::IOStream> shared(std::move(stream));
-  http1connection::HTTP1ServerConnection conn(shared, conn_params_, std::move(context));
+  const iostream::IOStream* raw = stream.get();  // arguments are evaluated in no set order
+  http1connection::HTTP1ServerConnection conn(std::shared_ptr<iostream::IOStream>(std::move(stream)), conn_params_,
+                                              make_context(*raw, address));
   connections_.insert(&conn);
   try {
     co_await conn.start_serving(*this);

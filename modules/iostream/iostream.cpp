@@ -12,7 +12,6 @@ module;
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -122,8 +121,7 @@ BaseIOStream::BaseIOStream(std::size_t max_buffer_size, std::size_t read_chunk_s
       // A chunk size too close to max_buffer_size can cause spurious failures (Tornado's note).
       read_chunk_size_(std::min(read_chunk_size ? read_chunk_size : kDefaultChunk, max_buffer_size_ / 2)),
       max_write_buffer_size_(max_write_buffer_size),
-      rbuf_(std::make_unique<ReadBuffer>()),
-      wbuf_(std::make_unique<std::deque<WriteChunk>>()) {
+      rbuf_(std::make_unique<ReadBuffer>()) {
   if (read_chunk_size_ == 0) read_chunk_size_ = 1;
 }
 
@@ -471,7 +469,7 @@ Future<void> BaseIOStream::write(std::string&& data) {
 
 Future<void> BaseIOStream::write(std::string_view data) {
   check_closed();
-  auto& q = *wbuf_;
+  auto& q = wbuf_;
   // Coalesce a small write into the last queued chunk rather than queueing another iovec.
   if (!data.empty() && !q.empty() && !q.back().shared && q.back().owned.size() + data.size() <= kCoalesceLimit &&
       (q.size() > 1 || wbuf_first_offset_ == 0)) {
@@ -490,7 +488,7 @@ void BaseIOStream::write_deferred(std::string_view data) {
   if (data.empty()) return;
   if (max_write_buffer_size_ && write_buffer_size_ + data.size() > max_write_buffer_size_)
     throw StreamBufferFullError("Reached maximum write buffer size");
-  auto& q = *wbuf_;
+  auto& q = wbuf_;
   // Coalesced as write(string_view) does: a batch of small answers becomes one iovec.
   if (!q.empty() && !q.back().shared && q.back().owned.size() + data.size() <= kCoalesceLimit &&
       (q.size() > 1 || wbuf_first_offset_ == 0)) {
@@ -520,7 +518,7 @@ Future<void> BaseIOStream::enqueue_write(WriteChunk chunk, std::size_t size) {
   if (size) {
     if (max_write_buffer_size_ && write_buffer_size_ + size > max_write_buffer_size_)
       throw StreamBufferFullError("Reached maximum write buffer size");
-    wbuf_->push_back(std::move(chunk));
+    wbuf_.push_back(std::move(chunk));
     write_buffer_size_ += size;
     total_write_index_ += size;
   }
@@ -538,7 +536,7 @@ Future<void> BaseIOStream::enqueue_write(WriteChunk chunk, std::size_t size) {
 }
 
 void BaseIOStream::handle_write() {
-  auto& q = *wbuf_;
+  auto& q = wbuf_;
   deferred_ = false;
   while (write_buffer_size_ > 0) {
     ConstBuffer bufs[kMaxIov];
@@ -566,6 +564,7 @@ void BaseIOStream::handle_write() {
       std::size_t left = q.front().view().size() - wbuf_first_offset_;
       if (n >= left) {
         n -= left;
+        q.front() = WriteChunk{};  // release the data now, not when the slot is reused
         q.pop_front();
         wbuf_first_offset_ = 0;
       } else {
@@ -741,7 +740,7 @@ void BaseIOStream::signal_closed() {
     close_callback_ = nullptr;
     io_loop_->add_callback(std::move(cb));
   }
-  wbuf_->clear();
+  wbuf_.clear();
   write_buffer_size_ = 0;
   wbuf_first_offset_ = 0;
 }

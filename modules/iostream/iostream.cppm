@@ -2,7 +2,6 @@
 module;
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -11,11 +10,56 @@ module;
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 export module tornado.iostream;
 
 export import tornado.concurrent;
 export import tornado.netutil;
 import tornado.ioloop;
+
+namespace tornado::iostream {
+
+/// A first-in first-out queue over a vector, for the stream's write queues. std::deque (libstdc++)
+/// allocates a 512-byte block and its map even when empty, about 1.2 KiB for the two queues of
+/// every stream, idle or not; this holds nothing until the first push and, once emptied, only the
+/// few slots it grew to. Not part of the API.
+template <class T>
+class StreamQueue {
+ public:
+  bool empty() const noexcept { return head_ == items_.size(); }
+  std::size_t size() const noexcept { return items_.size() - head_; }
+  T& front() noexcept { return items_[head_]; }
+  T& back() noexcept { return items_.back(); }
+  auto begin() noexcept { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
+  auto end() noexcept { return items_.end(); }
+  template <class... A>
+  void emplace_back(A&&... args) {
+    items_.emplace_back(std::forward<A>(args)...);
+  }
+  void push_back(T&& v) { items_.push_back(std::move(v)); }
+  /// Drops the front element. Its slot is reused only once the queue empties or half of the
+  /// vector is popped slots (then they are erased): amortised O(1). Callers move out or reset
+  /// what the element owns first if it must be released at once.
+  void pop_front() {
+    ++head_;
+    if (head_ == items_.size()) {
+      clear();
+    } else if (head_ >= 8 && head_ * 2 >= items_.size()) {
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  void clear() noexcept {
+    items_.clear();
+    head_ = 0;
+  }
+
+ private:
+  std::vector<T> items_;
+  std::size_t head_ = 0;
+};
+
+}  // namespace tornado::iostream
 
 export namespace tornado::iostream {
 
@@ -252,12 +296,12 @@ class BaseIOStream {
   std::span<char> user_buf_;        // read_into's target while a read_into is pending
   std::size_t user_filled_ = 0;
 
-  std::unique_ptr<std::deque<WriteChunk>> wbuf_;
+  StreamQueue<WriteChunk> wbuf_;
   std::size_t write_buffer_size_ = 0;
   std::size_t wbuf_first_offset_ = 0;
   std::uint64_t total_write_index_ = 0;
   std::uint64_t total_write_done_index_ = 0;
-  std::deque<std::pair<std::uint64_t, Future<void>>> write_futures_;
+  StreamQueue<std::pair<std::uint64_t, Future<void>>> write_futures_;
 
   util::Callback close_callback_;
   std::optional<std::uint32_t> state_;
