@@ -30,10 +30,11 @@ _rng = random.Random(43)
 FAR_DELAYS = [_rng.uniform(1.0, 2.0) for _ in range(ROUND)]  # [1 s, 2 s)
 
 
-# --- 1. Callbacks -------------------------------------------------------------------------------
+# --- Timing helpers -----------------------------------------------------------------------------
 
-def callback_chain(n):
-    """Each callback adds the next with add_callback."""
+def timed_chain(n, schedule):
+    """Runs a chain of n callbacks, each scheduling the next with schedule(f), and returns the
+    seconds it took."""
     loop = IOLoop.current()
     left = n
 
@@ -41,36 +42,67 @@ def callback_chain(n):
         nonlocal left
         left -= 1
         if left > 0:
-            loop.add_callback(link)
+            schedule(link)
         else:
             loop.stop()
 
     t0 = now()
-    loop.add_callback(link)
+    schedule(link)
     loop.start()
     return now() - t0
+
+
+def timed_rounds(n, run_round):
+    """Calls run_round(batch) for rounds of at most ROUND operations adding up to n, and returns
+    the seconds they took."""
+    t0 = now()
+    done = 0
+    while done < n:
+        batch = min(ROUND, n - done)
+        run_round(batch)
+        done += batch
+    return now() - t0
+
+
+def stop_after(loop, count):
+    """A callback that stops `loop` when it has been called `count` times."""
+    left = count
+
+    def cb():
+        nonlocal left
+        left -= 1
+        if left == 0:
+            loop.stop()
+
+    return cb
+
+
+def timed_run_sync(main):
+    """Runs main() with IOLoop.run_sync and returns the seconds it took."""
+    loop = IOLoop.current()
+    t0 = now()
+    loop.run_sync(main)
+    return now() - t0
+
+
+# --- 1. Callbacks -------------------------------------------------------------------------------
+
+def callback_chain(n):
+    """Each callback adds the next with add_callback."""
+    return timed_chain(n, IOLoop.current().add_callback)
 
 
 def callback_batch(n):
     """Add a batch of 10000 callbacks, run the loop until the last one has run."""
     loop = IOLoop.current()
-    t0 = now()
-    done = 0
-    while done < n:
-        batch = min(ROUND, n - done)
-        left = batch
 
-        def cb():
-            nonlocal left
-            left -= 1
-            if left == 0:
-                loop.stop()
-
+    def run_round(batch):
+        cb = stop_after(loop, batch)
         for _ in range(batch):
             loop.add_callback(cb)
         loop.start()
-        done += batch
-    return now() - t0
+
+    return timed_rounds(n, run_round)
 
 
 # --- 2. Timers ----------------------------------------------------------------------------------
@@ -78,42 +110,20 @@ def callback_batch(n):
 def timer_chain(n):
     """Each timer adds the next with call_later(0, ...)."""
     loop = IOLoop.current()
-    left = n
-
-    def link():
-        nonlocal left
-        left -= 1
-        if left > 0:
-            loop.call_later(0, link)
-        else:
-            loop.stop()
-
-    t0 = now()
-    loop.call_later(0, link)
-    loop.start()
-    return now() - t0
+    return timed_chain(n, lambda f: loop.call_later(0, f))
 
 
 def timer_concurrent(n):
     """10000 timers with random delays below 1 ms, run until all have fired."""
     loop = IOLoop.current()
-    t0 = now()
-    done = 0
-    while done < n:
-        batch = min(ROUND, n - done)
-        left = batch
 
-        def cb():
-            nonlocal left
-            left -= 1
-            if left == 0:
-                loop.stop()
-
+    def run_round(batch):
+        cb = stop_after(loop, batch)
         for i in range(batch):
             loop.call_later(SMALL_DELAYS[i], cb)
         loop.start()
-        done += batch
-    return now() - t0
+
+    return timed_rounds(n, run_round)
 
 
 def timer_add_remove(n):
@@ -125,17 +135,14 @@ def timer_add_remove(n):
         nonlocal fired
         fired += 1
 
-    t0 = now()
-    done = 0
-    while done < n:
-        batch = min(ROUND, n - done)
+    def run_round(batch):
         handles = [loop.call_later(FAR_DELAYS[i], cb) for i in range(batch)]
         for h in handles:
             loop.remove_timeout(h)
         loop.add_callback(loop.stop)
         loop.start()
-        done += batch
-    t = now() - t0
+
+    t = timed_rounds(n, run_round)
     if fired:
         sys.exit("timer_add_remove: %d removed timers fired" % fired)
     return t
@@ -167,7 +174,6 @@ async def pinger(box, n):
 
 def future_pingpong(n):
     """Round trips between two coroutines through two asyncio futures."""
-    loop = IOLoop.current()
 
     async def main():
         box = Box()
@@ -176,38 +182,30 @@ def future_pingpong(n):
         await pinger(box, n)
         await pong
 
-    t0 = now()
-    loop.run_sync(main)
-    return now() - t0
+    return timed_run_sync(main)
 
 
 def moment(n):
     """`yield gen.moment` in a @gen.coroutine loop (gen.moment cannot be awaited by a native
     coroutine; Tornado's documentation gives `await asyncio.sleep(0)` as its equivalent there,
     measured by the next case)."""
-    loop = IOLoop.current()
 
     @gen.coroutine
     def main():
         for _ in range(n):
             yield gen.moment
 
-    t0 = now()
-    loop.run_sync(main)
-    return now() - t0
+    return timed_run_sync(main)
 
 
 def sleep0(n):
     """`await asyncio.sleep(0)` in a native coroutine: the native spelling of gen.moment."""
-    loop = IOLoop.current()
 
     async def main():
         for _ in range(n):
             await asyncio.sleep(0)
 
-    t0 = now()
-    loop.run_sync(main)
-    return now() - t0
+    return timed_run_sync(main)
 
 
 CASES = [
