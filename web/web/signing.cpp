@@ -219,12 +219,14 @@ std::string create_signature_v2(std::string_view secret, std::string_view to_sig
   return hmac_hex(EVP_sha256(), secret, to_sign);
 }
 
-// Python's repr() of bytes, for log lines that print a cookie with %r.
-std::string repr_bytes(std::string_view s) {
+// Python's repr() of bytes (`is_bytes`: the b prefix, and bytes >= 0x80 escaped as \xNN) or of
+// a str given as UTF-8 (bytes >= 0x80 kept, so characters print as they are), for log lines and
+// exception messages that print a value with %r.
+std::string repr(std::string_view s, bool is_bytes) {
   bool has_single = s.find('\'') != std::string_view::npos;
   bool has_double = s.find('"') != std::string_view::npos;
   char quote = has_single && !has_double ? '"' : '\'';
-  std::string out = "b";
+  std::string out = is_bytes ? "b" : "";
   out += quote;
   for (unsigned char c : s) {
     if (c == static_cast<unsigned char>(quote) || c == '\\') {
@@ -236,7 +238,7 @@ std::string repr_bytes(std::string_view s) {
       out += "\\n";
     } else if (c == '\r') {
       out += "\\r";
-    } else if (c < 0x20 || c >= 0x7f) {
+    } else if (c < 0x20 || c == 0x7f || (is_bytes && c >= 0x80)) {
       char buf[5];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
@@ -247,34 +249,8 @@ std::string repr_bytes(std::string_view s) {
   out += quote;
   return out;
 }
-
-// Python's repr() of a str (UTF-8 here), for exception messages that print one with %r.
-std::string repr_str(std::string_view s) {
-  bool has_single = s.find('\'') != std::string_view::npos;
-  bool has_double = s.find('"') != std::string_view::npos;
-  char quote = has_single && !has_double ? '"' : '\'';
-  std::string out(1, quote);
-  for (unsigned char c : s) {
-    if (c == static_cast<unsigned char>(quote) || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += quote;
-  return out;
-}
+std::string repr_bytes(std::string_view s) { return repr(s, true); }
+std::string repr_str(std::string_view s) { return repr(s, false); }
 
 // Python's len() of a str given as UTF-8: the number of code points.
 std::size_t char_count(std::string_view utf8) {
