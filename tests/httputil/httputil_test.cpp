@@ -78,6 +78,27 @@ std::string form_part(std::string_view name, std::string_view value) {
   return "--1234\r\nContent-Disposition: form-data; name=\"" + std::string(name) + "\"\r\n\r\n" +
          std::string(value) + "\r\n";
 }
+
+// Parses `data` with `boundary` and checks it holds one upload under "files": `filename`, with
+// the body "Foo" (the shape of most of Tornado's MultipartFormDataTest cases).
+void check_foo_upload(std::string_view boundary, const std::string& data, std::string_view filename,
+                      const ParseMultipartConfig* config = nullptr) {
+  Arguments args;
+  Files files;
+  parse_multipart_form_data(boundary, data, args, files, config);
+  BOOST_REQUIRE(files.count("files") == 1u);
+  BOOST_TEST(files["files"][0].filename == filename);
+  BOOST_TEST(files["files"][0].body == "Foo");
+}
+
+// Parsing `data` with boundary 1234 throws HTTPInputError and leaves no argument and no file.
+void check_refused(const std::string& data) {
+  Arguments args;
+  Files files;
+  BOOST_CHECK_THROW(parse_multipart_form_data("1234", data, args, files), HTTPInputError);
+  BOOST_TEST(args.empty());
+  BOOST_TEST(files.empty());
+}
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -178,12 +199,7 @@ BOOST_AUTO_TEST_CASE(test_unquoted_names) {
       "\n"
       "Foo\n"
       "--1234--");
-  Arguments args;
-  Files files;
-  parse_multipart_form_data("1234", data, args, files);
-  BOOST_REQUIRE(files.count("files") == 1u);
-  BOOST_TEST(files["files"][0].filename == "ab.txt");
-  BOOST_TEST(files["files"][0].body == "Foo");
+  check_foo_upload("1234", data, "ab.txt");
 }
 
 BOOST_AUTO_TEST_CASE(test_special_filenames) {
@@ -203,12 +219,7 @@ BOOST_AUTO_TEST_CASE(test_special_filenames) {
           "\n"
           "Foo\n"
           "--1234--");
-      Arguments args;
-      Files files;
-      parse_multipart_form_data("1234", data, args, files);
-      BOOST_REQUIRE(files.count("files") == 1u);
-      BOOST_TEST(files["files"][0].filename == filename);
-      BOOST_TEST(files["files"][0].body == "Foo");
+      check_foo_upload("1234", data, filename);
     }
   }
 }
@@ -220,29 +231,16 @@ BOOST_AUTO_TEST_CASE(test_non_ascii_filename) {
       "\n"
       "Foo\n"
       "--1234--");
-  Arguments args;
-  Files files;
-  parse_multipart_form_data("1234", data, args, files);
-  BOOST_REQUIRE(files.count("files") == 1u);
-  BOOST_TEST(files["files"][0].filename == "\xc3\xa1" "b.txt");
-  BOOST_TEST(files["files"][0].body == "Foo");
+  check_foo_upload("1234", data, "\xc3\xa1" "b.txt");
 }
 
 BOOST_AUTO_TEST_CASE(test_boundary_starts_and_ends_with_quotes) {
-  Arguments args;
-  Files files;
-  parse_multipart_form_data("\"1234\"", kFileUpload, args, files);
-  BOOST_REQUIRE(files.count("files") == 1u);
-  BOOST_TEST(files["files"][0].filename == "ab.txt");
-  BOOST_TEST(files["files"][0].body == "Foo");
+  check_foo_upload("\"1234\"", kFileUpload, "ab.txt");
 }
 
 BOOST_AUTO_TEST_CASE(test_missing_headers) {
   auto data = crlf("--1234\nFoo\n--1234--");
-  Arguments args;
-  Files files;
-  BOOST_CHECK_THROW(parse_multipart_form_data("1234", data, args, files), HTTPInputError);
-  BOOST_TEST(files.empty());
+  check_refused(data);
 }
 
 BOOST_AUTO_TEST_CASE(test_invalid_content_disposition) {
@@ -252,10 +250,7 @@ BOOST_AUTO_TEST_CASE(test_invalid_content_disposition) {
       "\n"
       "Foo\n"
       "--1234--");
-  Arguments args;
-  Files files;
-  BOOST_CHECK_THROW(parse_multipart_form_data("1234", data, args, files), HTTPInputError);
-  BOOST_TEST(files.empty());
+  check_refused(data);
 }
 
 BOOST_AUTO_TEST_CASE(test_line_does_not_end_with_correct_line_break) {
@@ -264,10 +259,7 @@ BOOST_AUTO_TEST_CASE(test_line_does_not_end_with_correct_line_break) {
       "Content-Disposition: form-data; name=\"files\"; filename=\"ab.txt\"\n"
       "\n"
       "Foo--1234--");
-  Arguments args;
-  Files files;
-  BOOST_CHECK_THROW(parse_multipart_form_data("1234", data, args, files), HTTPInputError);
-  BOOST_TEST(files.empty());
+  check_refused(data);
 }
 
 BOOST_AUTO_TEST_CASE(test_content_disposition_header_without_name_parameter) {
@@ -277,21 +269,13 @@ BOOST_AUTO_TEST_CASE(test_content_disposition_header_without_name_parameter) {
       "\n"
       "Foo\n"
       "--1234--");
-  Arguments args;
-  Files files;
-  BOOST_CHECK_THROW(parse_multipart_form_data("1234", data, args, files), HTTPInputError);
-  BOOST_TEST(files.empty());
+  check_refused(data);
 }
 
 BOOST_AUTO_TEST_CASE(test_data_after_final_boundary) {
   // The spec requires that data after the final boundary be ignored; some libraries add a CRLF.
   auto data = kFileUpload + "\r\n";
-  Arguments args;
-  Files files;
-  parse_multipart_form_data("1234", data, args, files);
-  BOOST_REQUIRE(files.count("files") == 1u);
-  BOOST_TEST(files["files"][0].filename == "ab.txt");
-  BOOST_TEST(files["files"][0].body == "Foo");
+  check_foo_upload("1234", data, "ab.txt");
 }
 
 BOOST_AUTO_TEST_CASE(test_no_final_boundary) {
@@ -300,10 +284,7 @@ BOOST_AUTO_TEST_CASE(test_no_final_boundary) {
       "Content-Disposition: form-data; name=\"a\"\n"
       "\n"
       "Foo\n");
-  Arguments args;
-  Files files;
-  BOOST_CHECK_THROW(parse_multipart_form_data("1234", data, args, files), HTTPInputError);
-  BOOST_TEST(args.empty());
+  check_refused(data);
 }
 
 // Form fields without a filename are arguments; several parts may share a name; a file part
@@ -331,12 +312,7 @@ BOOST_AUTO_TEST_CASE(test_disposition_param_linear_performance) {
                         "\"; name=\"files\"; filename=\"a.txt\"\r\n\r\nFoo\r\n--1234--\r\n";
   ParseMultipartConfig config;
   config.max_part_header_size = message.size();
-  Arguments args;
-  Files files;
-  parse_multipart_form_data("1234", message, args, files, &config);
-  BOOST_REQUIRE(files.count("files") == 1u);
-  BOOST_TEST(files["files"][0].filename == "a.txt");
-  BOOST_TEST(files["files"][0].body == "Foo");
+  check_foo_upload("1234", message, "a.txt", &config);
 }
 
 BOOST_AUTO_TEST_CASE(test_max_parts) {
@@ -387,10 +363,7 @@ BOOST_AUTO_TEST_CASE(test_many_parts_hostile_body) {
   data.reserve(8 * 1'000'000 + 8);
   for (int i = 0; i < 1'000'000; ++i) data += "--1234\r\n";
   data += "--1234--";
-  Arguments args;
-  Files files;
-  BOOST_CHECK_THROW(parse_multipart_form_data("1234", data, args, files), HTTPInputError);
-  BOOST_TEST(args.empty());
+  check_refused(data);
 }
 
 BOOST_AUTO_TEST_CASE(test_max_part_header_size) {
@@ -404,12 +377,7 @@ BOOST_AUTO_TEST_CASE(test_max_part_header_size) {
     parse_multipart_form_data("1234", part_with_header(10000), args, files);
     BOOST_TEST((args["a"] == std::vector<std::string>{"value"}));
   }
-  {
-    Arguments args;
-    Files files;
-    BOOST_CHECK_THROW(parse_multipart_form_data("1234", part_with_header(11 * 1024), args, files), HTTPInputError);
-    BOOST_TEST(args.empty());
-  }
+  check_refused(part_with_header(11 * 1024));
   {
     // A part whose headers never end is refused as well (no CRLFCRLF at all).
     Arguments args;
@@ -773,13 +741,19 @@ BOOST_AUTO_TEST_SUITE_END()
 // format_timestamp(time.time()) for each response).
 BOOST_AUTO_TEST_SUITE(HTTPDateNowTest)
 
-// http_date_now() together with the second it was read in; retried if the clock ticked between.
-std::pair<std::string, std::time_t> date_and_second() {
+// Calls f() until one call falls within one wall-clock second; returns its result and that second.
+template <class F>
+auto within_one_second(F f) -> std::pair<decltype(f()), std::time_t> {
   for (;;) {
     std::time_t before = std::time(nullptr);
-    std::string date(http_date_now());
-    if (std::time(nullptr) == before) return {date, before};
+    auto result = f();
+    if (std::time(nullptr) == before) return {std::move(result), before};
   }
+}
+
+// http_date_now() together with the second it was read in.
+std::pair<std::string, std::time_t> date_and_second() {
+  return within_one_second([] { return std::string(http_date_now()); });
 }
 
 BOOST_AUTO_TEST_CASE(test_matches_format_timestamp) {
@@ -791,15 +765,10 @@ BOOST_AUTO_TEST_CASE(test_matches_format_timestamp) {
 
 BOOST_AUTO_TEST_CASE(test_cached_within_a_second) {
   // Within one second every call hands back the same cached text, not a new string.
-  for (;;) {
-    std::time_t before = std::time(nullptr);
-    std::string_view a = http_date_now();
-    std::string_view b = http_date_now();
-    if (std::time(nullptr) != before) continue;
-    BOOST_TEST(static_cast<const void*>(a.data()) == static_cast<const void*>(b.data()));
-    BOOST_TEST(a == b);
-    break;
-  }
+  auto [views, second] = within_one_second([] { return std::pair(http_date_now(), http_date_now()); });
+  auto [a, b] = views;
+  BOOST_TEST(static_cast<const void*>(a.data()) == static_cast<const void*>(b.data()));
+  BOOST_TEST(a == b);
 }
 
 BOOST_AUTO_TEST_CASE(test_refreshed_when_the_second_changes) {
