@@ -939,9 +939,12 @@ struct ChunkSizeServer : ServerTest {
 
 TORNADO_GEN_TEST(test_regular_body, ChunkSizeServer) {
   auto chunks = co_await fetch_chunk_sizes(request_with_body("POST /chunk_sizes HTTP/1.1\r\n", kStreamingBody));
-  // Python gets [16, 16, 16, 2] because its client sends the headers in a write of their own;
-  // where the pieces start depends on how the reads fell, but 50 bytes at most 16 at a time
-  // arriving together are 4 pieces either way ([16, 16, 16, 2] or [14, 16, 16, 4]).
+  // Python gets [16, 16, 16, 2]: its IOStream reads the headers until the socket has nothing
+  // more (read_until_regex with max_bytes), so the body is whole in the buffer when read_bytes
+  // (chunk_size, partial=True) cuts it. Our HTTP1Connection reads chunk_size bytes per read_more,
+  // so what the last header read left over starts a short piece and the cuts depend on the
+  // length of the headers; 50 bytes at most 16 at a time arriving together are 4 pieces either
+  // way ([16, 16, 16, 2] or [14, 16, 16, 4]).
   BOOST_TEST(chunks.size() == 4u);
 }
 
@@ -954,8 +957,10 @@ TORNADO_GEN_TEST(test_chunked_body, ChunkSizeServer) {
   auto chunks = co_await fetch_chunk_sizes(
       chunked_request("POST /chunk_sizes HTTP/1.1\r\n", {kStreamingBody.substr(0, 20), kStreamingBody.substr(20)}));
   // HTTP chunk boundaries are application-visible breaks: no piece spans byte 20. (Python's
-  // [16, 4, 16, 14] also depends on its stream reading everything available at once; ours reads
-  // chunk_size bytes at a time, so the pieces may be cut finer.)
+  // [16, 4, 16, 14] comes from its stream reading each chunk-size line until the socket has
+  // nothing more (read_until with max_bytes=64), so a chunk's data is whole in the buffer; ours
+  // reads chunk_size bytes per read_more, so a chunk that straddles two reads comes in two
+  // pieces and the pieces may be cut finer.)
   std::size_t at = 0;
   bool boundary_kept = false;
   for (auto n : chunks) {
