@@ -1519,8 +1519,7 @@ struct StreamingRequestFlowControlTest : WebTestCase {
   }
   // Sends the request line and `headers` on a raw connection, waits until the handler's prepare
   // ran (the server has read the headers and has no body byte yet), then sends `body` in one
-  // write; returns the response's JSON. This is how Python's client sends a request (the
-  // headers in a write of their own), which the data_received counts Tornado asserts rely on.
+  // write; returns the response's JSON. (See the comment above NativeStreamingRequestFlowControlTest.)
   Future<std::string> post_after_headers(std::string headers, std::string body) {
     auto stream = co_await raw_connect(get_http_port());
     co_await stream->write("POST / HTTP/1.1\r\nConnection: close\r\n" + headers + "\r\n");
@@ -1618,17 +1617,19 @@ std::string gzip_compress(std::string_view data) {
 }  // namespace
 
 // Tornado asserts exactly three data_received calls in each case: 26 bytes (12 for the chunked
-// body) in pieces of at most chunk_size=10, that is [10, 10, 6] and one piece per HTTP chunk. It
-// gets them because Python's client writes the headers apart from the body, so the server's
-// header read leaves no body byte in its buffer. The cases with Tornado's names send the request
-// that way too (post_after_headers) and assert the same counts. The ..._one_write cases send
-// the whole request in one write, as our AsyncHTTPClient does: the header read (read_chunk_size
-// = chunk_size = 10 bytes at a time) then leaves the first few body bytes in the buffer, and
-// HTTP1Connection, like Tornado's read_bytes(partial=True), hands over what the buffer holds
-// without waiting for a whole piece, so a short first piece can add a call (26 bytes after a
-// 1-byte leftover: [1, 10, 10, 5]) and chunks straddling two reads come in two pieces; the
-// count depends on the length of the headers and is not asserted there, only the order and the
-// pieces' size (FlowControlHandler::data_received) and content.
+// body) in pieces of at most chunk_size=10, that is [10, 10, 6] and one piece per HTTP chunk.
+// Its IOStream reads the headers (read_until_regex with max_bytes) and each chunk-size line
+// (read_until with max_bytes=64) until the socket has nothing more, so the body that follows is
+// already in the buffer, and read_bytes(chunk_size, partial=True) cuts it into whole pieces.
+// Our HTTP1Connection hands over what the buffer holds too (at most chunk_size bytes, never
+// across a chunk's end), but reads read_chunk_size = chunk_size = 10 bytes per read_more, so
+// the bytes a header read left over start a short piece: the whole request in one write (as
+// our AsyncHTTPClient sends it) gives [1, 10, 10, 5] for the fixed body (the 1 depends on the
+// length of the headers) and splits chunks that straddle two reads ([1, 3, 2, 2, 3, 1]).
+// The cases with Tornado's names therefore send the headers, wait for prepare (the server has
+// read them and holds no body byte), then the body in one write (post_after_headers), and
+// assert Tornado's counts; the ..._one_write cases send everything at once and check only the
+// order, each piece's size (FlowControlHandler::data_received) and the content.
 BOOST_AUTO_TEST_SUITE(NativeStreamingRequestFlowControlTest)
 // Test all the slightly different code paths for fixed, chunked, etc bodies.
 TORNADO_GEN_TEST(test_flow_control_fixed_body, StreamingRequestFlowControlTest) {
