@@ -5,6 +5,8 @@
 #define BOOST_TEST_MODULE http1connection
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,11 +36,8 @@ using tornado::testing::AsyncTestCase;
 
 namespace {
 
-std::pair<std::shared_ptr<IOStream>, std::shared_ptr<IOStream>> make_pair() {
-  int sv[2];
-  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-  return {std::make_shared<IOStream>(sv[0]), std::make_shared<IOStream>(sv[1])};
-}
+// Two connected streams, shared: a connection and the test both hold the server side.
+std::pair<std::shared_ptr<IOStream>, std::shared_ptr<IOStream>> make_pair() { return test_support::stream_pair(); }
 
 // Answers every request with its method, path and body, like a tiny echo application.
 struct EchoRequest final : httputil::HTTPMessageDelegate {
@@ -236,10 +235,9 @@ struct PipelineFixture : AsyncTestCase {
   std::shared_ptr<CountingIOStream> server_stream;
   std::unique_ptr<HTTP1ServerConnection> server;
   PipelineFixture() {
-    int sv[2];
-    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-    client = std::make_shared<IOStream>(sv[0]);
-    server_stream = std::make_shared<CountingIOStream>(sv[1]);
+    auto [c, s] = test_support::socket_pair();
+    client = std::make_shared<IOStream>(c);
+    server_stream = std::make_shared<CountingIOStream>(s);
     server = std::make_unique<HTTP1ServerConnection>(server_stream);
     (void)server->start_serving(app);
   }

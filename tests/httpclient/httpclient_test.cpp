@@ -26,6 +26,8 @@
 #define BOOST_TEST_MODULE httpclient
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -60,10 +62,10 @@ using httpclient::HTTPClientError;
 using httpclient::HTTPRequest;
 using httpclient::HTTPResponse;
 using tornado::testing::AsyncTestCase;
+using tornado::test_support::data_file;
+using tornado::test_support::server_tls;
 
 namespace {
-
-std::string data_file(const char* name) { return std::string(TORNADO_TEST_DATA_DIR) + "/" + name; }
 
 // The Python Tornado server, started once and killed when the program ends.
 struct PythonServer {
@@ -209,16 +211,13 @@ struct ServerFixture : AsyncTestCase {
   explicit ServerFixture(httpserver::HTTPServerOptions options = {}) {
     if (options.ssl_options) scheme = "https";
     server = std::make_unique<httpserver::HTTPServer>(handle, std::move(options));
-    auto sock = tornado::testing::bind_unused_port();
-    port = sock.port;
-    server->add_socket(sock.fd);
+    port = test_support::listen_on_unused_port(*server);
     http_client = AsyncHTTPClient::instance(true);
     connections_seen.clear();
   }
   ~ServerFixture() override {
     http_client->close();
-    server->stop();
-    io_loop().run_sync([this] { return server->close_all_connections(); }, 5.0);
+    test_support::shut_down(*server, io_loop());
     http_client.reset();
   }
   std::string get_url(const std::string& path) const {
@@ -233,11 +232,6 @@ struct ServerFixture : AsyncTestCase {
   }
 };
 
-netutil::SSLContext server_tls() {
-  netutil::SSLContext ctx(true);
-  ctx.load_cert_chain(data_file("server.crt"), data_file("server.key"));
-  return ctx;
-}
 struct HTTPSFixture : ServerFixture {
   HTTPSFixture() : ServerFixture(httpserver::HTTPServerOptions{.ssl_options = server_tls()}) {}
 };

@@ -28,6 +28,8 @@
 #define BOOST_TEST_MODULE httpserver_conformance
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -291,14 +293,11 @@ struct ServerTest : AsyncTestCase {
 
   explicit ServerTest(HTTPServerOptions options = {}) {
     server = std::make_unique<HTTPServer>(app, std::move(options));
-    auto sock = tornado::testing::bind_unused_port();
-    port = sock.port;
-    server->add_socket(sock.fd);
+    port = test_support::listen_on_unused_port(*server);
   }
   ~ServerTest() override {
     for (auto& s : streams) s->close();
-    server->stop();
-    io_loop().run_sync([this] { return server->close_all_connections(); }, 5.0);
+    test_support::shut_down(*server, io_loop());
   }
   Future<std::shared_ptr<iostream::IOStream>> connect() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -981,16 +980,14 @@ namespace {
 // 16 bytes, so one read holds many pieces (HTTPServer's chunk_size sets both to the same value).
 struct BigReadConnection : AsyncTestCase {
   App app;
-  int fds[2] = {-1, -1};
   std::unique_ptr<http1connection::HTTP1ServerConnection> conn;
   std::unique_ptr<iostream::IOStream> client;
   BigReadConnection() {
-    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+    auto [server_stream, client_stream] = test_support::stream_pair();
     http1connection::HTTP1ConnectionParameters params;
     params.chunk_size = 16;
-    conn = std::make_unique<http1connection::HTTP1ServerConnection>(std::make_shared<iostream::IOStream>(fds[0]),
-                                                                    params);
-    client = std::make_unique<iostream::IOStream>(fds[1]);
+    conn = std::make_unique<http1connection::HTTP1ServerConnection>(std::move(server_stream), params);
+    client = std::move(client_stream);
   }
   ~BigReadConnection() override {
     client->close();
@@ -1101,16 +1098,11 @@ BOOST_AUTO_TEST_SUITE_END()
 // The cases below are fetched with tornado.httpclient's AsyncHTTPClient, as Python's are.
 
 namespace {
-std::string data_file(const char* name) { return std::string(TORNADO_TEST_DATA_DIR) + "/" + name; }
+using test_support::data_file;
 
-// A server-side context as AsyncHTTPSTestCase.get_ssl_options gives (certfile and keyfile).
-netutil::SSLContext server_tls_context() {
-  netutil::SSLContext ctx(true);
-  ctx.load_cert_chain(data_file("server.crt"), data_file("server.key"));
-  return ctx;
-}
-
-// The same through ssl_options_to_context, as SSLContextTest builds it.
+// A server-side context as AsyncHTTPSTestCase.get_ssl_options gives (certfile and keyfile),
+// through ssl_options_to_context as SSLContextTest builds it (test_support::server_tls is the
+// same loaded directly).
 netutil::SSLContext server_tls_options() {
   return netutil::ssl_options_to_context(
       netutil::SSLOptions{.certfile = data_file("server.crt"), .keyfile = data_file("server.key")}, true);
@@ -1166,7 +1158,7 @@ struct SSLServer : ServerTest {
   }
 };
 struct SSLv23Server : SSLServer {
-  SSLv23Server() : SSLServer(server_tls_context()) {}
+  SSLv23Server() : SSLServer(test_support::server_tls()) {}
 };
 struct SSLContextServer : SSLServer {
   SSLContextServer() : SSLServer(server_tls_options()) {}
@@ -1275,7 +1267,7 @@ BOOST_AUTO_TEST_SUITE(SSLXHeaderTest)
 
 namespace {
 struct SSLXHeaderServer : ServerTest {
-  SSLXHeaderServer() : ServerTest(HTTPServerOptions{.xheaders = true, .ssl_options = server_tls_context()}) {}
+  SSLXHeaderServer() : ServerTest(HTTPServerOptions{.xheaders = true, .ssl_options = test_support::server_tls()}) {}
 };
 }  // namespace
 

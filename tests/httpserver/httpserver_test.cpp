@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE httpserver
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <cstdio>
 #include <sys/socket.h>
 #include <memory>
@@ -20,6 +22,9 @@ import tornado.log;
 using namespace tornado;
 using httpserver::HTTPServer;
 using tornado::testing::AsyncTestCase;
+using tornado::test_support::data_file;
+using tornado::test_support::run_command;
+using tornado::test_support::server_tls;
 
 namespace {
 
@@ -36,14 +41,9 @@ struct ServerFixture : AsyncTestCase {
   int port = 0;
   explicit ServerFixture(httpserver::HTTPServerOptions options = {}) {
     server = std::make_unique<HTTPServer>(hello, std::move(options));
-    auto sock = tornado::testing::bind_unused_port();
-    port = sock.port;
-    server->add_socket(sock.fd);
+    port = test_support::listen_on_unused_port(*server);
   }
-  ~ServerFixture() override {
-    server->stop();
-    io_loop().run_sync([this] { return server->close_all_connections(); }, 5.0);
-  }
+  ~ServerFixture() override { test_support::shut_down(*server, io_loop()); }
   Future<std::unique_ptr<iostream::IOStream>> connect() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     auto stream = std::make_unique<iostream::IOStream>(fd);
@@ -55,19 +55,6 @@ struct ServerFixture : AsyncTestCase {
 struct XHeadersFixture : ServerFixture {
   XHeadersFixture() : ServerFixture(httpserver::HTTPServerOptions{.xheaders = true, .trusted_downstream = {"5.5.5.5"}}) {}
 };
-
-// Runs a shell command on the executor (so the loop keeps serving) and returns its output.
-Future<std::string> run_command(std::string cmd) {
-  return IOLoop::current().run_in_executor(nullptr, [cmd] {
-    std::string out;
-    if (FILE* p = ::popen(cmd.c_str(), "r")) {
-      char buf[4096];
-      while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-      ::pclose(p);
-    }
-    return out;
-  });
-}
 
 }  // namespace
 
@@ -118,14 +105,6 @@ TORNADO_GEN_TEST(python_http_client, ServerFixture) {
 // --- HTTPS --------------------------------------------------------------------------------------
 
 namespace {
-std::string data_file(const char* name) { return std::string(TORNADO_TEST_DATA_DIR) + "/" + name; }
-
-netutil::SSLContext server_tls() {
-  netutil::SSLContext ctx(true);
-  ctx.load_cert_chain(data_file("server.crt"), data_file("server.key"));
-  return ctx;
-}
-
 struct HTTPSFixture : ServerFixture {
   HTTPSFixture() : ServerFixture(httpserver::HTTPServerOptions{.ssl_options = server_tls()}) {}
 };

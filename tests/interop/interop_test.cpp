@@ -16,6 +16,8 @@
 #define BOOST_TEST_MODULE interop
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,30 +44,16 @@ import tornado.log;
 
 using namespace tornado;
 using tornado::testing::AsyncTestCase;
+using tornado::test_support::data_file;
+using tornado::test_support::server_tls;
 
 namespace {
-
-std::string data_file(const char* name) { return std::string(TORNADO_TEST_DATA_DIR) + "/" + name; }
-
-netutil::SSLContext server_tls() {
-  netutil::SSLContext ctx(true);
-  ctx.load_cert_chain(data_file("server.crt"), data_file("server.key"));
-  return ctx;
-}
 
 // Runs a shell command on the executor (so the loop keeps serving); returns its output and
 // appends "exit=<status>" on a line of its own.
 Future<std::string> run_command(std::string cmd) {
-  return IOLoop::current().run_in_executor(nullptr, [cmd] {
-    std::string out;
-    int status = -1;
-    if (FILE* p = ::popen(cmd.c_str(), "r")) {
-      char buf[4096];
-      while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-      status = ::pclose(p);
-    }
-    return out + "exit=" + std::to_string(status) + "\n";
-  });
+  auto r = co_await test_support::run_shell(std::move(cmd));
+  co_return r.output + "exit=" + std::to_string(r.status) + "\n";
 }
 
 std::string shell_quote(const std::string& s) {
@@ -93,14 +81,9 @@ struct OurServer : AsyncTestCase {
   explicit OurServer(httpserver::HTTPServerOptions options = {}) {
     server = std::make_unique<httpserver::HTTPServer>(
         [this](httputil::HTTPServerRequest& r) { serve(r); }, std::move(options));
-    auto sock = tornado::testing::bind_unused_port();
-    port = sock.port;
-    server->add_socket(sock.fd);
+    port = test_support::listen_on_unused_port(*server);
   }
-  ~OurServer() override {
-    server->stop();
-    io_loop().run_sync([this] { return server->close_all_connections(); }, 5.0);
-  }
+  ~OurServer() override { test_support::shut_down(*server, io_loop()); }
 
   void serve(httputil::HTTPServerRequest& r) {
     ++requests;
@@ -265,9 +248,7 @@ struct Nginx : AsyncTestCase {
   Nginx() {
     backend = std::make_unique<httpserver::HTTPServer>([this](httputil::HTTPServerRequest& r) { serve_backend(r); },
                                                        httpserver::HTTPServerOptions{.xheaders = true});
-    auto backend_sock = tornado::testing::bind_unused_port();
-    backend_port = backend_sock.port;
-    backend->add_socket(backend_sock.fd);
+    backend_port = test_support::listen_on_unused_port(*backend);
     char tmpl[] = "/tmp/tornado-interop-nginx-XXXXXX";
     dir = ::mkdtemp(tmpl);
     // nginx's workers may run as another user (nobody, when the tests run as root): let them read.
@@ -341,8 +322,7 @@ struct Nginx : AsyncTestCase {
       if (!proc->returncode()) proc->terminate();
       proc->wait();
     }
-    backend->stop();
-    io_loop().run_sync([this] { return backend->close_all_connections(); }, 5.0);
+    test_support::shut_down(*backend, io_loop());
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
   }

@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE iostream_smoke
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,16 +22,8 @@ using namespace tornado;
 using iostream::IOStream;
 using tornado::testing::AsyncTestCase;
 
-namespace {
-std::pair<std::unique_ptr<IOStream>, std::unique_ptr<IOStream>> make_pair() {
-  int sv[2];
-  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-  return {std::make_unique<IOStream>(sv[0]), std::make_unique<IOStream>(sv[1])};
-}
-}  // namespace
-
 TORNADO_GEN_TEST(read_until_and_bytes, AsyncTestCase) {
-  auto [a, b] = make_pair();
+  auto [a, b] = test_support::stream_pair();
   co_await a->write("hello\r\nworld!");
   auto line = co_await b->read_until("\r\n");
   BOOST_TEST(line == "hello\r\n");
@@ -38,7 +32,7 @@ TORNADO_GEN_TEST(read_until_and_bytes, AsyncTestCase) {
 }
 
 TORNADO_GEN_TEST(read_after_peer_close_gets_buffered_data, AsyncTestCase) {
-  auto [a, b] = make_pair();
+  auto [a, b] = test_support::stream_pair();
   co_await a->write("abc");
   a->close();
   auto all = co_await b->read_until_close();
@@ -47,7 +41,7 @@ TORNADO_GEN_TEST(read_after_peer_close_gets_buffered_data, AsyncTestCase) {
 }
 
 TORNADO_GEN_TEST(pending_read_fails_on_close, AsyncTestCase) {
-  auto [a, b] = make_pair();
+  auto [a, b] = test_support::stream_pair();
   auto f = b->read_bytes(10);
   co_await a->write("abc");
   a->close();
@@ -61,7 +55,7 @@ TORNADO_GEN_TEST(pending_read_fails_on_close, AsyncTestCase) {
 }
 
 TORNADO_GEN_TEST(large_write_through_small_buffers, AsyncTestCase) {
-  auto [a, b] = make_pair();
+  auto [a, b] = test_support::stream_pair();
   std::string big(8 * 1024 * 1024, 'x');
   for (std::size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
   auto w = a->write(std::string(big));
@@ -71,7 +65,7 @@ TORNADO_GEN_TEST(large_write_through_small_buffers, AsyncTestCase) {
 }
 
 TORNADO_GEN_TEST(read_into_partial, AsyncTestCase) {
-  auto [a, b] = make_pair();
+  auto [a, b] = test_support::stream_pair();
   char buf[16];
   co_await a->write("12345");
   auto n = co_await b->read_into(std::span<char>(buf, sizeof buf), true);
@@ -80,7 +74,7 @@ TORNADO_GEN_TEST(read_into_partial, AsyncTestCase) {
 }
 
 TORNADO_GEN_TEST(close_callback_runs, AsyncTestCase) {
-  auto [a, b] = make_pair();
+  auto [a, b] = test_support::stream_pair();
   bool called = false;
   b->set_close_callback([&] { called = true; });
   a->close();
@@ -91,16 +85,9 @@ TORNADO_GEN_TEST(close_callback_runs, AsyncTestCase) {
 // --- TLS -------------------------------------------------------------------------------------
 
 namespace {
-std::string data_file(const char* name) { return std::string(TORNADO_TEST_DATA_DIR) + "/" + name; }
-
-netutil::SSLContext server_context() {
-  netutil::SSLContext ctx(true);
-  ctx.load_cert_chain(data_file("server.crt"), data_file("server.key"));
-  return ctx;
-}
 netutil::SSLContext client_context() {
   netutil::SSLContext ctx(false);
-  ctx.load_verify_locations(data_file("ca.crt"));
+  ctx.load_verify_locations(test_support::data_file("ca.crt"));
   return ctx;
 }
 
@@ -120,7 +107,7 @@ std::pair<int, int> tcp_pair() {
 
 TORNADO_GEN_TEST(tls_round_trip, AsyncTestCase) {
   auto [s, c] = tcp_pair();
-  auto server = std::make_unique<iostream::SSLIOStream>(s, server_context(), true);
+  auto server = std::make_unique<iostream::SSLIOStream>(s, test_support::server_tls(), true);
   auto client = std::make_unique<iostream::SSLIOStream>(c, client_context(), false, "localhost");
   co_await client->wait_for_handshake();
   co_await client->write("ping\n");
@@ -135,7 +122,7 @@ TORNADO_GEN_TEST(tls_round_trip, AsyncTestCase) {
 TORNADO_GEN_TEST(tls_hostname_mismatch_fails, AsyncTestCase) {
   auto [s, c] = tcp_pair();
   tornado::testing::ExpectLog expect(log::gen_log(), "SSL Error");
-  auto server = std::make_unique<iostream::SSLIOStream>(s, server_context(), true);
+  auto server = std::make_unique<iostream::SSLIOStream>(s, test_support::server_tls(), true);
   auto client = std::make_unique<iostream::SSLIOStream>(c, client_context(), false, "wrong.example");
   bool failed = false;
   try {
@@ -153,7 +140,7 @@ TORNADO_GEN_TEST(start_tls_upgrades_both_sides, AsyncTestCase) {
   auto client = std::make_unique<IOStream>(c);
   co_await client->write("STARTTLS\r\n");
   BOOST_TEST((co_await server->read_until("\r\n")) == "STARTTLS\r\n");
-  auto server_tls = server->start_tls(true, server_context());
+  auto server_tls = server->start_tls(true, test_support::server_tls());
   auto client_tls = client->start_tls(false, client_context(), "localhost");
   auto st = co_await std::move(server_tls);
   auto ct = co_await std::move(client_tls);
@@ -163,7 +150,7 @@ TORNADO_GEN_TEST(start_tls_upgrades_both_sides, AsyncTestCase) {
 }
 
 TORNADO_GEN_TEST(read_more_parses_in_place, AsyncTestCase) {
-  auto [a, b] = make_pair();
+  auto [a, b] = test_support::stream_pair();
   auto more = b->read_more();
   BOOST_TEST(!more.done());
   co_await a->write("GET / HT");

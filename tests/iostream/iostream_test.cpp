@@ -46,6 +46,8 @@
 #define BOOST_TEST_MODULE iostream
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -109,7 +111,7 @@ using SocketKinds = std::tuple<Tcp, Tls>;
 
 namespace {
 
-std::string data_file(const char* name) { return std::string(TORNADO_TEST_DATA_DIR) + "/" + name; }
+using test_support::data_file;
 
 netutil::SSLContext server_context(const char* cert = "server.crt", const char* key = "server.key") {
   netutil::SSLContext ctx(true);

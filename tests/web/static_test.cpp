@@ -15,6 +15,8 @@
 #define BOOST_TEST_MODULE web_static
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -765,15 +767,7 @@ TORNADO_GEN_TEST(test_curl_range_download, LargeFileTest) {
   std::string out = (temp_tree().dir / "curl.out").string();
   std::string cmd = "/usr/bin/curl -s -r 70000-270000 -o " + out + " -w '%{http_code} %{size_download}' " +
                     get_url("/big/big.bin");
-  std::string result = co_await IOLoop::current().run_in_executor(nullptr, [cmd] {
-    std::string text;
-    if (FILE* p = ::popen(cmd.c_str(), "r")) {
-      char buf[256];
-      while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) text.append(buf, n);
-      ::pclose(p);
-    }
-    return text;
-  });
+  std::string result = co_await test_support::run_command(cmd);
   BOOST_TEST(result == "206 200001");
   BOOST_TEST((read_file(out) == data.substr(70000, 200001)));
   // And the whole file, resumed from the middle (curl -C): what a download manager does.
@@ -782,15 +776,7 @@ TORNADO_GEN_TEST(test_curl_range_download, LargeFileTest) {
     std::ofstream(whole, std::ios::binary) << data.substr(0, 123456);
   }
   cmd = "/usr/bin/curl -s -C - -o " + whole + " -w '%{http_code}' " + get_url("/big/big.bin");
-  result = co_await IOLoop::current().run_in_executor(nullptr, [cmd] {
-    std::string text;
-    if (FILE* p = ::popen(cmd.c_str(), "r")) {
-      char buf[256];
-      while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) text.append(buf, n);
-      ::pclose(p);
-    }
-    return text;
-  });
+  result = co_await test_support::run_command(cmd);
   BOOST_TEST(result == "206");
   BOOST_TEST((read_file(whole) == data));
 }
