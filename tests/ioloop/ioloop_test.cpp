@@ -23,6 +23,8 @@
 #define BOOST_TEST_MODULE ioloop
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -100,20 +102,7 @@ std::string recv_some(int fd) {
 }
 
 // A blocking client connection to 127.0.0.1:port.
-int connect_to(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int e = errno;
-    ::close(fd);
-    throw std::system_error(e, std::generic_category(), "connect");
-  }
-  return fd;
-}
+int connect_to(int port) { return test_support::connect_blocking(port); }
 
 // Python's threading.Event.
 class Event {

@@ -19,6 +19,8 @@
 #define BOOST_TEST_MODULE log
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -48,39 +50,7 @@ using log::LogRecord;
 
 namespace {
 
-// Redirects file descriptor 2 to a temporary file while alive; text() reads what was written.
-class CaptureStderr {
- public:
-  CaptureStderr() {
-    std::fflush(stderr);
-    char name[] = "/tmp/tornado_log_test_XXXXXX";
-    fd_ = ::mkstemp(name);
-    BOOST_REQUIRE(fd_ >= 0);
-    ::unlink(name);
-    saved_ = ::dup(2);
-    ::dup2(fd_, 2);
-  }
-  ~CaptureStderr() { restore(); }
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  std::string text() {
-    std::fflush(stderr);
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    for (off_t off = 0; (n = ::pread(fd_, buf, sizeof buf, off)) > 0; off += n) out.append(buf, n);
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-  int saved_ = -1;
-};
+using test_support::CaptureStderr;
 
 // Sets (or, with nullopt, unsets) an environment variable while alive.
 class SetEnv {

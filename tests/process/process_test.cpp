@@ -24,6 +24,8 @@
 #define BOOST_TEST_MODULE process
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -216,20 +218,10 @@ ForkedRun run_forked(const std::function<int(int)>& master, double timeout = 30)
 // A blocking request on a new connection to 127.0.0.1:port: sends `line`, returns the answer
 // line, or nullopt if the connection ended without one.
 std::optional<std::string> request(int port, const std::string& line) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  int fd = test_support::connect_blocking(port);
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int e = errno;
-    ::close(fd);
-    throw std::system_error(e, std::generic_category(), "connect");
-  }
   std::string out = line + "\n";
   ssize_t sent = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
   std::string answer;

@@ -1,6 +1,6 @@
 // Helpers that several test programs share: paths in tests/data, the test server's TLS context,
-// shell commands run off the IOLoop, pairs of connected IOStreams, and an HTTPServer on an unused
-// loopback port. Include it after <tornado/testing.hpp>:
+// shell commands run off the IOLoop, pairs of connected IOStreams, blocking loopback connections,
+// capturing stderr, and an HTTPServer on an unused loopback port. Include it after <tornado/testing.hpp>:
 //
 //   #include "../support/support.hpp"
 //
@@ -8,12 +8,18 @@
 // helpers in tornado.testing and each test module).
 #pragma once
 
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 import tornado.concurrent;
@@ -78,6 +84,65 @@ inline std::pair<std::unique_ptr<iostream::IOStream>, std::unique_ptr<iostream::
   auto [a, b] = socket_pair();
   return {std::make_unique<iostream::IOStream>(a), std::make_unique<iostream::IOStream>(b)};
 }
+
+/// A blocking TCP connection to 127.0.0.1:`port` (close-on-exec); the caller closes it.
+/// @throws std::system_error if the socket cannot be made or the connection is refused.
+inline int connect_blocking(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::system_error(e, std::generic_category(), "connect");
+  }
+  return fd;
+}
+
+/// Redirects file descriptor 2 to a temporary file while alive (or until restore()); text()
+/// reads what was written, also after restore().
+class CaptureStderr {
+ public:
+  CaptureStderr() {
+    std::fflush(stderr);
+    char name[] = "/tmp/tornado_test_stderr_XXXXXX";
+    fd_ = ::mkstemp(name);
+    BOOST_REQUIRE(fd_ >= 0);
+    ::unlink(name);
+    saved_ = ::dup(2);
+    ::dup2(fd_, 2);
+  }
+  ~CaptureStderr() {
+    restore();
+    ::close(fd_);
+  }
+  CaptureStderr(const CaptureStderr&) = delete;
+  CaptureStderr& operator=(const CaptureStderr&) = delete;
+  /// Gives file descriptor 2 back (once).
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  /// What was written to stderr while captured.
+  std::string text() {
+    std::fflush(stderr);
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    for (off_t off = 0; (n = ::pread(fd_, buf, sizeof buf, off)) > 0; off += n) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+  int saved_ = -1;
+};
 
 /// Starts `server` on an unused port of 127.0.0.1 and returns that port.
 inline int listen_on_unused_port(httpserver::HTTPServer& server) {

@@ -25,6 +25,8 @@
 //   results from its own variables).
 #define BOOST_TEST_MODULE testing
 #include <tornado/testing.hpp>
+
+#include "../support/support.hpp"
 #include <boost/test/results_collector.hpp>
 
 #include <arpa/inet.h>
@@ -79,37 +81,7 @@ class SetEnviron {
   std::optional<std::string> old_;
 };
 
-// Redirects file descriptor 2 to a temporary file while alive; text() reads what was written.
-class CaptureStderr {
- public:
-  CaptureStderr() {
-    std::fflush(stderr);
-    char name[] = "/tmp/tornado_testing_test_XXXXXX";
-    fd_ = ::mkstemp(name);
-    BOOST_REQUIRE(fd_ >= 0);
-    ::unlink(name);
-    saved_ = ::dup(2);
-    ::dup2(fd_, 2);
-  }
-  ~CaptureStderr() {
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    ::close(fd_);
-  }
-  std::string text() {
-    std::fflush(stderr);
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    for (off_t off = 0; (n = ::pread(fd_, buf, sizeof buf, off)) > 0; off += n) out.append(buf, n);
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-  int saved_ = -1;
-};
+using test_support::CaptureStderr;
 
 // Assertions failed so far in the running test case.
 unsigned failed_assertions() {
