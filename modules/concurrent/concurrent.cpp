@@ -32,15 +32,26 @@ namespace {
 #define TORNADO_RECYCLE_STATES 1  // off under AddressSanitizer, which must see every free
 #endif
 
-// Freed future states, kept per thread by size for the next state of that size: a future is
-// created and dropped for nearly every asynchronous step, and malloc's own fast path costs
-// several times this one. Blocks are plain ::operator new memory, so one freed on another thread
-// simply joins that thread's cache. Trivially destructible, so that it stays usable while other
-// thread_local objects are destroyed; BlockCacheDrain empties it when the thread ends.
+// Freed future states and coroutine frames, kept per thread by size for the next block of that
+// size: a future is created and dropped for nearly every asynchronous step, a coroutine frame for
+// nearly every call of a coroutine (a server makes several per request), and malloc's own path
+// costs several times this one (glibc's per-thread cache holds only 7 blocks of a size, after
+// which frees take its slow path). Blocks are plain ::operator new memory, so one freed on another
+// thread simply joins that thread's cache. Trivially destructible, so that it stays usable while
+// other thread_local objects are destroyed; BlockCacheDrain empties it when the thread ends.
 struct BlockCache {
-  static constexpr std::size_t kGranule = 16;
-  static constexpr std::size_t kClasses = 16;  // sizes up to 256 bytes
-  static constexpr std::uint32_t kMaxPerClass = 64;
+  // Sizes up to 256 bytes in steps of 16 (future states, small frames), then up to 4 KiB in steps
+  // of 128 (most coroutine frames).
+  static constexpr std::size_t kSmallGranule = 16;
+  static constexpr std::size_t kSmallLimit = 256;
+  static constexpr std::size_t kLargeGranule = 128;
+  static constexpr std::size_t kLargeLimit = 4096;
+  static constexpr std::size_t kSmallClasses = kSmallLimit / kSmallGranule;
+  static constexpr std::size_t kClasses = kSmallClasses + (kLargeLimit - kSmallLimit) / kLargeGranule;
+  // Bounds what an idle thread keeps: 64 x (16..256) + 32 x (384..4096) bytes, about 1.2 MiB at
+  // the very most, and only after that many blocks of each size were live at once.
+  static constexpr std::uint32_t kMaxSmall = 64;
+  static constexpr std::uint32_t kMaxLarge = 32;
   struct Node {
     Node* next;
   };
@@ -48,21 +59,32 @@ struct BlockCache {
   std::uint32_t count[kClasses];
   bool draining;
 
-  static std::size_t size_class(std::size_t size) noexcept { return (size + kGranule - 1) / kGranule - 1; }
-  static std::size_t block_size(std::size_t size) noexcept {
-    return size <= kGranule * kClasses ? (size_class(size) + 1) * kGranule : size;
+  static constexpr bool cached(std::size_t size) noexcept { return size <= kLargeLimit; }
+  static constexpr std::size_t size_class(std::size_t size) noexcept {
+    return size <= kSmallLimit ? (size + kSmallGranule - 1) / kSmallGranule - 1
+                               : kSmallClasses + (size - kSmallLimit + kLargeGranule - 1) / kLargeGranule - 1;
+  }
+  static constexpr std::size_t class_size(std::size_t c) noexcept {
+    return c < kSmallClasses ? (c + 1) * kSmallGranule : kSmallLimit + (c - kSmallClasses + 1) * kLargeGranule;
+  }
+  static constexpr std::uint32_t max_count(std::size_t c) noexcept { return c < kSmallClasses ? kMaxSmall : kMaxLarge; }
+  static constexpr std::size_t block_size(std::size_t size) noexcept {
+    return cached(size) ? class_size(size_class(size)) : size;
   }
   void drain() noexcept {
     draining = true;
     for (std::size_t c = 0; c < kClasses; ++c) {
       while (Node* n = head[c]) {
         head[c] = n->next;
-        ::operator delete(static_cast<void*>(n), (c + 1) * kGranule);
+        ::operator delete(static_cast<void*>(n), class_size(c));
       }
       count[c] = 0;
     }
   }
 };
+static_assert(BlockCache::size_class(1) == 0 && BlockCache::size_class(256) == 15);
+static_assert(BlockCache::size_class(257) == 16 && BlockCache::class_size(16) == 384);
+static_assert(BlockCache::size_class(4096) == BlockCache::kClasses - 1 && BlockCache::class_size(BlockCache::kClasses - 1) == 4096);
 constinit thread_local BlockCache tls_blocks{};
 
 struct BlockCacheDrain {
@@ -111,10 +133,10 @@ class CallbackTask {
 };
 }  // namespace
 
-void* StateBase::operator new(std::size_t size) {
+void* allocate_block(std::size_t size) {
 #if TORNADO_RECYCLE_STATES
-  BlockCache& cache = tls_blocks;
-  if (size <= BlockCache::kGranule * BlockCache::kClasses) {
+  if (BlockCache::cached(size)) {
+    BlockCache& cache = tls_blocks;
     std::size_t c = BlockCache::size_class(size);
     if (BlockCache::Node* n = cache.head[c]) {
       cache.head[c] = n->next;
@@ -126,12 +148,12 @@ void* StateBase::operator new(std::size_t size) {
   return ::operator new(BlockCache::block_size(size));
 }
 
-void StateBase::operator delete(void* p, std::size_t size) noexcept {
+void deallocate_block(void* p, std::size_t size) noexcept {
 #if TORNADO_RECYCLE_STATES
   BlockCache& cache = tls_blocks;
-  if (size <= BlockCache::kGranule * BlockCache::kClasses && !cache.draining) {
+  if (BlockCache::cached(size) && !cache.draining) {
     std::size_t c = BlockCache::size_class(size);
-    if (cache.count[c] < BlockCache::kMaxPerClass) {
+    if (cache.count[c] < BlockCache::max_count(c)) {
       if (cache.count[c] == 0) tls_blocks_drain.armed = true;  // registers the drain at thread exit
       cache.head[c] = ::new (p) BlockCache::Node{cache.head[c]};
       ++cache.count[c];
@@ -141,6 +163,9 @@ void StateBase::operator delete(void* p, std::size_t size) noexcept {
 #endif
   ::operator delete(p, BlockCache::block_size(size));
 }
+
+void* StateBase::operator new(std::size_t size) { return allocate_block(size); }
+void StateBase::operator delete(void* p, std::size_t size) noexcept { deallocate_block(p, size); }
 
 Scheduler* current_scheduler() noexcept { return tls_scheduler; }
 Scheduler* set_current_scheduler(Scheduler* s) noexcept { return std::exchange(tls_scheduler, s); }
