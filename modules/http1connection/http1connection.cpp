@@ -11,6 +11,7 @@ module;
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -138,11 +139,9 @@ class MessageParser final : public bhttp::basic_parser<isRequest> {
   }
   void on_field_impl(bhttp::field f, beast::string_view name, beast::string_view value, beast::error_code& ec) override {
     std::string_view v(value.data(), value.size());
-    // RFC 9110 5.5: no control characters but tab in a field value.
-    if (!httputil::is_valid_header_value(v)) {
-      fail(ec, bhttp::error::bad_value, 400, "Invalid header value");
-      return;
-    }
+    // RFC 9110 5.5 (no control characters but tab in a field value) is Beast's to enforce: its
+    // parser ends a value at the first control character and fails with bad_value unless that
+    // is the line's CRLF, so the value is not scanned again here.
     // Only plain "chunked" is supported; anything else could be read differently by a proxy in
     // front of us (request smuggling, RFC 9112 6.1).
     if (f == bhttp::field::transfer_encoding && !ieq(trim(v), "chunked")) {
@@ -305,7 +304,7 @@ HTTP1Connection::HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, boo
       is_client_(is_client),
       params_(params),
       own_context_(std::make_unique<httputil::RequestContext>(std::move(context))),
-      impl_(std::make_unique<Impl>()) {
+      impl_(::new (impl_storage_) Impl()) {
   init();
 }
 
@@ -315,7 +314,7 @@ HTTP1Connection::HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, boo
       is_client_(is_client),
       params_(params),
       shared_context_(shared_context),
-      impl_(std::make_unique<Impl>()) {
+      impl_(::new (impl_storage_) Impl()) {
   init();
 }
 
@@ -325,6 +324,7 @@ httputil::RequestContext& HTTP1Connection::mutable_context() {
 }
 
 void HTTP1Connection::init() {
+  static_assert(sizeof(Impl) <= kImplSize && alignof(Impl) <= 16, "kImplSize must hold Impl");
   impl_->body_timeout = params_.body_timeout;
   impl_->max_body_size = params_.max_body_size ? params_.max_body_size : stream_->max_buffer_size();
   // A client that has not sent a request yet has nothing to finish: reading may go on at once.
@@ -334,6 +334,7 @@ void HTTP1Connection::init() {
 HTTP1Connection::~HTTP1Connection() {
   if (impl_->alive) *impl_->alive = false;
   if (stream_ && impl_->close_callback) stream_->set_close_callback(nullptr);
+  impl_->~Impl();
 }
 
 void HTTP1Connection::set_body_timeout(double timeout) { impl_->body_timeout = timeout; }
@@ -413,6 +414,58 @@ class Deadline {
 };
 }  // namespace
 
+// The header timeout of a server connection's requests (idle_connection_timeout): one timer per
+// connection whose deadline moves forward with each request, instead of a timer added and removed
+// for every request. When it fires before the current deadline (a later request moved it), it
+// re-arms itself for that deadline; when no request is waiting for its headers, it lapses until
+// the next one starts waiting. Lives in the serving loop's frame, which outlives every request's.
+class HTTP1Connection::HeaderTimer {
+ public:
+  HeaderTimer(iostream::IOStream& stream, std::optional<double> timeout) : stream_(stream), timeout_(timeout) {}
+  ~HeaderTimer() {
+    if (armed_) loop_->remove_timeout(handle_);
+  }
+  HeaderTimer(const HeaderTimer&) = delete;
+  HeaderTimer& operator=(const HeaderTimer&) = delete;
+
+  // A request starts waiting for its headers.
+  void start() {
+    if (!timeout_) return;
+    if (!loop_) loop_ = &IOLoop::current();
+    deadline_ = loop_->time() + *timeout_;
+    waiting_ = true;
+    if (!armed_) arm();
+  }
+  // Its headers arrived (or the wait ended otherwise).
+  void stop() noexcept { waiting_ = false; }
+  bool fired() const noexcept { return fired_; }
+
+ private:
+  void arm() {
+    armed_ = true;
+    handle_ = loop_->call_at(deadline_, [this] { on_timer(); });
+  }
+  void on_timer() {
+    armed_ = false;
+    if (!waiting_) return;
+    if (loop_->time() < deadline_) {
+      arm();
+      return;
+    }
+    fired_ = true;
+    stream_.close();
+  }
+
+  iostream::IOStream& stream_;
+  std::optional<double> timeout_;
+  IOLoop* loop_ = nullptr;
+  ioloop::TimeoutHandle handle_;
+  double deadline_ = 0;
+  bool armed_ = false;
+  bool waiting_ = false;
+  bool fired_ = false;
+};
+
 template <bool isRequest>
 Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMessageDelegate& delegate) {
   std::shared_ptr<iostream::IOStream> stream = self.stream_;
@@ -430,7 +483,16 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
   try {
     // --- Start line and headers ---------------------------------------------------------------
     {
-      Deadline header_deadline(*stream, self.params_.header_timeout);
+      // A server connection's shared timer, or a timer of this message's own (clients).
+      struct HeaderWait {
+        HeaderTimer* timer;
+        ~HeaderWait() {
+          if (timer) timer->stop();
+        }
+      } header_wait{self.header_timer_};
+      std::optional<Deadline> header_deadline;
+      if (header_wait.timer) header_wait.timer->start();
+      else header_deadline.emplace(*stream, self.params_.header_timeout);
       // Beast applies header_limit to the start line and to the fields separately, so a message
       // could carry nearly twice max_header_size; we count the whole head ourselves.
       std::size_t header_bytes = 0;
@@ -463,7 +525,7 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
         try {
           co_await stream->read_more();
         } catch (const iostream::StreamClosedError&) {
-          if (header_deadline.fired()) {
+          if (header_wait.timer ? header_wait.timer->fired() : header_deadline->fired()) {
             // Tornado: an idle connection that sent nothing in time is closed quietly.
             self.close();
             co_return false;
@@ -481,7 +543,7 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
       request_keep_alive_header = conn && ieq(*conn, "keep-alive");
       have_request = true;
       disconnect_on_finish = !can_keep_alive(parser.request, parser.headers, self.params_.no_keep_alive);
-      start_line = parser.request;
+      start_line = std::move(parser.request);
     } else {
       response_code = parser.response.code;
       disconnect_on_finish = false;
@@ -672,72 +734,133 @@ Future<void> HTTP1Connection::Impl::write_data(HTTP1Connection& self, std::strin
   return f;
 }
 
+namespace {
+// Whether `s` holds CR or LF. No early exit, so that the loop vectorizes: every value of every
+// response written passes here.
+bool has_newline(std::string_view s) noexcept {
+  unsigned found = 0;
+  for (char c : s) found |= static_cast<unsigned>(c == '\r') | static_cast<unsigned>(c == '\n');
+  return found != 0;
+}
+}  // namespace
+
 Future<void> HTTP1Connection::write_headers(const httputil::StartLine& start_line, const HTTPHeaders& headers_in,
                                             std::string_view chunk) {
   Impl& m = *impl_;
-  HTTPHeaders extra;  // headers we add (Connection, Transfer-Encoding)
-  std::string data;
-  data.reserve(128 + chunk.size() + headers_in.fields().size() * 40);
+  // One scan for what decides the framing, and for the size of the head. HTTPHeaders keeps names
+  // normalized, so exact comparisons find them.
+  const std::string* content_length = nullptr;
+  const std::string* transfer_encoding = nullptr;
+  bool has_connection = false;
+  std::size_t fields_size = 0;
+  for (const auto& f : headers_in.fields()) {
+    fields_size += f.name.size() + f.value.size() + 4;
+    if (f.name.size() == 14 && f.name == "Content-Length") {
+      if (!content_length) content_length = &f.value;
+    } else if (f.name.size() == 17 && f.name == "Transfer-Encoding") {
+      if (!transfer_encoding) transfer_encoding = &f.value;
+    } else if (f.name.size() == 10 && f.name == "Connection") {
+      has_connection = true;
+    }
+  }
+  // The headers we add (Connection, Transfer-Encoding): at most two, and they replace the
+  // caller's of the same name, as Tornado's `headers[...] = ...` does.
+  std::string_view extra_connection;
+  bool extra_chunked = false;
   int code = 0;
+  std::string_view method_or_reason;
+  std::string_view path;
   if (is_client_) {
     const auto& sl = std::get<httputil::RequestStartLine>(start_line);
     m.request_method = sl.method;
     m.have_request = true;
-    data += sl.method;
-    data += ' ';
-    data += sl.path;
-    data += " HTTP/1.1\r\n";
-    const std::string* te = headers_in.find("Transfer-Encoding");
-    m.chunking_output = (sl.method == "POST" || sl.method == "PUT" || sl.method == "PATCH") &&
-                        !headers_in.contains("Content-Length") && (!te || *te == "chunked");
+    method_or_reason = sl.method;
+    path = sl.path;
+    m.chunking_output = (sl.method == "POST" || sl.method == "PUT" || sl.method == "PATCH") && !content_length &&
+                        (!transfer_encoding || *transfer_encoding == "chunked");
   } else {
     const auto& sl = std::get<httputil::ResponseStartLine>(start_line);
     code = sl.code;
-    data += "HTTP/1.1 ";
-    char num[12];
-    auto [end, ec] = std::to_chars(num, num + sizeof num, sl.code);
-    data.append(num, end);
-    data += ' ';
-    data += sl.reason;
-    data += "\r\n";
+    method_or_reason = sl.reason;
     bool http11 = m.request_version == "HTTP/1.1";
     m.chunking_output = http11 && m.request_method != "HEAD" && code != 204 && code != 304 &&
-                        (code < 100 || code >= 200) && !headers_in.contains("Content-Length") &&
-                        !headers_in.contains("Transfer-Encoding");
-    if (http11 && m.disconnect_on_finish) extra.set("Connection", "close");
-    if (m.request_version == "HTTP/1.0" && m.request_keep_alive_header) extra.set("Connection", "Keep-Alive");
+                        (code < 100 || code >= 200) && !content_length && !transfer_encoding;
+    if (http11 && m.disconnect_on_finish) extra_connection = "close";
+    else if (m.request_version == "HTTP/1.0" && m.request_keep_alive_header) extra_connection = "Keep-Alive";
   }
-  if (m.chunking_output) extra.set("Transfer-Encoding", "chunked");
+  if (m.chunking_output) extra_chunked = true;
   if (!is_client_ && (m.request_method == "HEAD" || code == 304)) {
     m.expected_content_remaining = 0;
-  } else if (auto* cl = headers_in.find("Content-Length")) {
+  } else if (content_length) {
+    const std::string& cl = *content_length;
     std::int64_t v = 0;
-    auto [p, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), v);
-    if (ec != std::errc() || p != cl->data() + cl->size() || v < 0)
-      throw httputil::HTTPOutputError("Invalid Content-Length header: " + *cl);
+    auto [p, ec] = std::from_chars(cl.data(), cl.data() + cl.size(), v);
+    if (ec != std::errc() || p != cl.data() + cl.size() || v < 0)
+      throw httputil::HTTPOutputError("Invalid Content-Length header: " + cl);
     m.expected_content_remaining = v;
   } else {
     m.expected_content_remaining.reset();
   }
-  auto append = [&](std::string_view n, std::string_view v) {
-    // A newline would let a value start a header of its own (response splitting).
-    if (v.find_first_of("\r\n") != std::string_view::npos || n.find_first_of("\r\n") != std::string_view::npos)
-      throw std::invalid_argument("Newline in header: " + std::string(n));
-    data += n;
-    data += ": ";
-    data += v;
-    data += "\r\n";
+  if (!chunk.empty()) m.count_output(*this, chunk.size());
+
+  // The head is written into a string of its exact size: std::string's append checks and
+  // grows at each call, a dozen calls per response.
+  char num[12];
+  std::size_t num_len = 0;
+  std::size_t size;
+  if (is_client_) {
+    size = method_or_reason.size() + 1 + path.size() + 11;  // "M P HTTP/1.1\r\n"
+  } else {
+    num_len = static_cast<std::size_t>(std::to_chars(num, num + sizeof num, code).ptr - num);
+    size = 9 + num_len + 1 + method_or_reason.size() + 2;  // "HTTP/1.1 200 OK\r\n"
+  }
+  size += fields_size + 2;
+  bool skip_connection = !extra_connection.empty() && has_connection;
+  bool skip_te = extra_chunked && transfer_encoding;
+  if (skip_connection || skip_te) {
+    for (const auto& f : headers_in.fields())
+      if ((skip_connection && f.name == "Connection") || (skip_te && f.name == "Transfer-Encoding"))
+        size -= f.name.size() + f.value.size() + 4;
+  }
+  if (!extra_connection.empty()) size += 12 + extra_connection.size() + 2;  // "Connection: v\r\n"
+  if (extra_chunked) size += 28;                                            // "Transfer-Encoding: chunked\r\n"
+  std::string data;
+  data.reserve(size + (chunk.empty() ? 0 : chunk.size() + 24));
+  data.resize(size);
+  char* p = data.data();
+  auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
   };
-  for (auto& [n, v] : headers_in.get_all()) {
-    if (extra.contains(n)) continue;  // ours replace theirs, as Tornado's headers[...] = ... does
-    append(n, v);
+  if (is_client_) {
+    put(method_or_reason);
+    *p++ = ' ';
+    put(path);
+    put(" HTTP/1.1\r\n");
+  } else {
+    put("HTTP/1.1 ");
+    put(std::string_view(num, num_len));
+    *p++ = ' ';
+    put(method_or_reason);
+    put("\r\n");
   }
-  for (const auto& f : extra.fields()) append(f.name, f.value);
-  data += "\r\n";
-  if (!chunk.empty()) {
-    m.count_output(*this, chunk.size());
-    append_body(data, chunk, m.chunking_output);
+  headers_in.for_each([&](std::string_view n, std::string_view v) {
+    if ((skip_connection && n == "Connection") || (skip_te && n == "Transfer-Encoding")) return;
+    // A newline would let a value start a header of its own (response splitting).
+    if (has_newline(v) || has_newline(n)) throw std::invalid_argument("Newline in header: " + std::string(n));
+    put(n);
+    put(": ");
+    put(v);
+    put("\r\n");
+  });
+  if (!extra_connection.empty()) {
+    put("Connection: ");
+    put(extra_connection);
+    put("\r\n");
   }
+  if (extra_chunked) put("Transfer-Encoding: chunked\r\n");
+  put("\r\n");
+  if (!chunk.empty()) append_body(data, chunk, m.chunking_output);
   return m.write_data(*this, std::move(data));
 }
 
@@ -827,8 +950,10 @@ Future<void> HTTP1ServerConnection::server_request_loop(httputil::HTTPServerConn
   } on_close{delegate, this};
   // Requests answered in a row from the read buffer, without waiting for the client.
   unsigned pipelined = 0;
+  HTTP1Connection::HeaderTimer header_timer(*stream_, params_.header_timeout);
   for (;;) {
     HTTP1Connection conn(stream_, false, params_, &context_);
+    conn.header_timer_ = &header_timer;
     auto request_delegate = delegate.start_request(this, &conn);
     bool ret = false;
     try {

@@ -77,6 +77,8 @@ class HTTP1Connection final : public httputil::HTTPConnection {
   struct Impl;
 
  private:
+  friend class HTTP1ServerConnection;
+  class HeaderTimer;
   void init();
 
   std::shared_ptr<iostream::IOStream> stream_;
@@ -85,7 +87,14 @@ class HTTP1Connection final : public httputil::HTTPConnection {
   // The context: this message's own copy if it has one, else the server connection's.
   const httputil::RequestContext* shared_context_ = nullptr;
   std::unique_ptr<httputil::RequestContext> own_context_;
-  std::unique_ptr<Impl> impl_;
+  // The per-message state, built in place rather than allocated: a server makes one
+  // HTTP1Connection per request.
+  static constexpr std::size_t kImplSize = 256;
+  alignas(16) unsigned char impl_storage_[kImplSize];
+  Impl* impl_;
+  // A server connection's timer for the header timeout, shared by its requests (null: a timer
+  // per message, as a client's).
+  HeaderTimer* header_timer_ = nullptr;
 };
 
 /// Serves HTTP/1.x requests on one connection: reads them one after the other (pipelined

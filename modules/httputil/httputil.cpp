@@ -62,8 +62,20 @@ std::string_view trim(std::string_view s, std::string_view chars = " \t\r\n\f\v"
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : out) c = static_cast<char>(ascii_lower(static_cast<unsigned char>(c)));
   return out;
+}
+
+// split_host_and_port(lower(host)).first, without the temporaries (every request computes it).
+std::string host_without_port(std::string_view host) {
+  // Tornado's pattern: ^(.+):(\d+)$
+  auto colon = host.rfind(':');
+  if (colon != std::string_view::npos && colon > 0 && colon + 1 < host.size()) {
+    auto digits = host.substr(colon + 1);
+    if (digits.size() <= 9 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      host = host.substr(0, colon);
+  }
+  return lower(host);
 }
 
 double wall_time() {
@@ -83,14 +95,22 @@ ParseBodyConfig& global_config() {
 // ---------------------------------------------------------------------------------------------
 // Headers
 
-std::string normalize_header(std::string_view name) {
-  std::string out(name);
+namespace {
+// Puts `name` in Http-Header-Case in place. Most names arrive already so (clients and handlers
+// write "Content-Type"), so the usual case rewrites each byte with itself.
+void normalize_in_place(std::string& name) noexcept {
   bool start = true;
-  for (auto& c : out) {
+  for (auto& c : name) {
     auto u = static_cast<unsigned char>(c);
     c = static_cast<char>(start ? ascii_upper(u) : ascii_lower(u));
     start = c == '-';
   }
+}
+}  // namespace
+
+std::string normalize_header(std::string_view name) {
+  std::string out(name);
+  normalize_in_place(out);
   return out;
 }
 
@@ -103,10 +123,10 @@ bool is_valid_header_name(std::string_view name) noexcept {
 }
 
 bool is_valid_header_value(std::string_view value) noexcept {
-  for (unsigned char c : value) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-  }
-  return true;
+  // No early exit: the loop vectorizes, and valid values (the usual case) are read whole anyway.
+  unsigned bad = 0;
+  for (unsigned char c : value) bad |= static_cast<unsigned>((c < 0x20) & (c != '\t')) | static_cast<unsigned>(c == 0x7f);
+  return bad == 0;
 }
 
 HTTPHeaders::HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
@@ -115,7 +135,12 @@ HTTPHeaders::HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::
 }
 
 void HTTPHeaders::add(std::string_view name, std::string_view value) {
-  fields_.push_back(Field{normalize_header(name), std::string(value)});
+  // Room for a usual request's or response's fields at once, rather than growing 1, 2, 4, 8
+  // (each growth moves every field).
+  if (fields_.capacity() == 0) fields_.reserve(kInitialCapacity);
+  // Constructed, not assigned: std::string's assign goes through its general _M_replace.
+  Field& f = fields_.emplace_back(std::string(name), std::string(value));
+  normalize_in_place(f.name);
   last_field_ = static_cast<std::ptrdiff_t>(fields_.size()) - 1;
 }
 
@@ -814,7 +839,7 @@ void HTTPServerRequest::init() {
     const std::string* h = headers.find("Host");
     host = h && !h->empty() ? *h : "127.0.0.1";
   }
-  host_name = split_host_and_port(lower(host)).first;
+  host_name = host_without_port(host);
   start_time_ = wall_time();
   auto q = uri.find('?');
   path = uri.substr(0, q);

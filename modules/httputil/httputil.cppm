@@ -75,6 +75,29 @@ class HTTPHeaders {
   /// Every (name, value) pair, a name's values together in the order names first appeared.
   /// Mirrors HTTPHeaders.get_all.
   std::vector<std::pair<std::string_view, std::string_view>> get_all() const;
+  /// Calls `f(name, value)` for every pair in get_all()'s order (a name's values together, names
+  /// in the order they first appeared), without building a list: the path every written
+  /// response takes.
+  template <class F>
+  void for_each(F&& f) const {
+    constexpr std::size_t kSmall = 64;
+    if (fields_.size() > kSmall) {
+      for (const auto& [n, v] : get_all()) f(n, v);
+      return;
+    }
+    std::uint64_t emitted = 0;
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+      if (emitted & (std::uint64_t{1} << i)) continue;
+      const std::string& name = fields_[i].name;
+      f(std::string_view(name), std::string_view(fields_[i].value));
+      for (std::size_t j = i + 1; j < fields_.size(); ++j) {
+        if (!(emitted & (std::uint64_t{1} << j)) && fields_[j].name == name) {
+          emitted |= std::uint64_t{1} << j;
+          f(std::string_view(name), std::string_view(fields_[j].value));
+        }
+      }
+    }
+  }
   /// The distinct names, in the order they first appeared. Mirrors `list(headers)`.
   std::vector<std::string_view> keys() const;
   /// The number of distinct names. Mirrors `len(headers)`.
@@ -101,6 +124,7 @@ class HTTPHeaders {
   friend bool operator==(const HTTPHeaders& a, const HTTPHeaders& b);
 
  private:
+  static constexpr std::size_t kInitialCapacity = 8;
   std::vector<Field> fields_;
   std::ptrdiff_t last_field_ = -1;  // the field a continuation line extends
 };
