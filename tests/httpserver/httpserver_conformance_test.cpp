@@ -300,10 +300,8 @@ struct ServerTest : AsyncTestCase {
     test_support::shut_down(*server, io_loop());
   }
   Future<std::shared_ptr<iostream::IOStream>> connect() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    auto stream = std::make_shared<iostream::IOStream>(fd);
+    std::shared_ptr<iostream::IOStream> stream = co_await test_support::connect_local(port);
     streams.push_back(stream);
-    co_await stream->connect(netutil::SocketAddress("127.0.0.1", static_cast<std::uint16_t>(port)));
     co_return stream;
   }
   // One request on a fresh connection; the response read back.

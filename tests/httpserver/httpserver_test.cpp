@@ -44,12 +44,7 @@ struct ServerFixture : AsyncTestCase {
     port = test_support::listen_on_unused_port(*server);
   }
   ~ServerFixture() override { test_support::shut_down(*server, io_loop()); }
-  Future<std::unique_ptr<iostream::IOStream>> connect() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    auto stream = std::make_unique<iostream::IOStream>(fd);
-    co_await stream->connect(netutil::SocketAddress("127.0.0.1", static_cast<std::uint16_t>(port)));
-    co_return stream;
-  }
+  Future<std::unique_ptr<iostream::IOStream>> connect() { return test_support::connect_local(port); }
 };
 
 struct XHeadersFixture : ServerFixture {

@@ -1,5 +1,5 @@
 // Helpers that several test programs share: paths in tests/data, the test server's TLS context,
-// shell commands run off the IOLoop, pairs of connected IOStreams, blocking loopback connections,
+// shell commands run off the IOLoop, pairs of connected IOStreams, loopback connections,
 // capturing stderr, and an HTTPServer on an unused loopback port. Include it after <tornado/testing.hpp>:
 //
 //   #include "../support/support.hpp"
@@ -143,6 +143,14 @@ class CaptureStderr {
   int fd_ = -1;
   int saved_ = -1;
 };
+
+/// An IOStream connected to 127.0.0.1:`port` (a raw client connection to the test's server).
+/// @throws what IOStream::connect throws (StreamClosedError if refused).
+inline Future<std::unique_ptr<iostream::IOStream>> connect_local(int port) {
+  auto stream = std::make_unique<iostream::IOStream>(::socket(AF_INET, SOCK_STREAM, 0));
+  co_await stream->connect(netutil::SocketAddress("127.0.0.1", static_cast<std::uint16_t>(port)));
+  co_return stream;
+}
 
 /// Starts `server` on an unused port of 127.0.0.1 and returns that port.
 inline int listen_on_unused_port(httpserver::HTTPServer& server) {

@@ -715,8 +715,7 @@ BOOST_FIXTURE_TEST_CASE(test_head_reads_nothing, LargeFileTest) {
 // A client that stops reading stops the reading of the file: each chunk waits for the previous
 // one's flush, so a 32 MiB file is not pulled into memory while the socket is full.
 TORNADO_GEN_TEST(test_slow_client_slows_reading, LargeFileTest) {
-  auto stream = std::make_shared<iostream::IOStream>(::socket(AF_INET, SOCK_STREAM, 0));
-  co_await stream->connect(netutil::SocketAddress("127.0.0.1", static_cast<std::uint16_t>(get_http_port())));
+  std::shared_ptr<iostream::IOStream> stream = co_await test_support::connect_local(get_http_port());
   co_await stream->write("GET /big/huge.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   std::string head = co_await stream->read_until("\r\n\r\n");
   BOOST_TEST(head.starts_with("HTTP/1.1 200"));
@@ -742,8 +741,7 @@ TORNADO_GEN_TEST(test_slow_client_slows_reading, LargeFileTest) {
 // A client that goes away in the middle of a large file: the handler stops (StreamClosedError ends
 // its loop, as in Tornado) and the server goes on serving others.
 TORNADO_GEN_TEST(test_client_closes_mid_file, LargeFileTest) {
-  auto stream = std::make_shared<iostream::IOStream>(::socket(AF_INET, SOCK_STREAM, 0));
-  co_await stream->connect(netutil::SocketAddress("127.0.0.1", static_cast<std::uint16_t>(get_http_port())));
+  std::shared_ptr<iostream::IOStream> stream = co_await test_support::connect_local(get_http_port());
   co_await stream->write("GET /big/huge.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   std::string head = co_await stream->read_until("\r\n\r\n");
   BOOST_TEST(head.starts_with("HTTP/1.1 200"));

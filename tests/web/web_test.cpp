@@ -34,6 +34,8 @@
 #define BOOST_TEST_MODULE web
 #include <tornado/testing.hpp>
 
+#include "../support/support.hpp"
+
 #include <sys/socket.h>
 
 #include <chrono>
@@ -1297,12 +1299,7 @@ BOOST_AUTO_TEST_SUITE_END()
 // Connections: ConnectionCloseTest, ClientCloseTest, IncorrectContentLengthTest
 
 namespace {
-Future<std::unique_ptr<iostream::IOStream>> raw_connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  auto stream = std::make_unique<iostream::IOStream>(fd);
-  co_await stream->connect(netutil::SocketAddress("127.0.0.1", static_cast<std::uint16_t>(port)));
-  co_return stream;
-}
+Future<std::unique_ptr<iostream::IOStream>> raw_connect(int port) { return test_support::connect_local(port); }
 
 struct ConnectionCloseTest;
 struct ConnectionCloseHandler : web::RequestHandler {
