@@ -8,6 +8,7 @@ module;
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -93,7 +94,7 @@ HTTPResponse::HTTPResponse(HTTPRequest request, int code, httputil::HTTPHeaders 
                            std::optional<std::string> reason, double start_time)
     : request(std::move(request)),
       code(code),
-      reason(reason ? *reason : std::string(httputil::responses(code))),
+      reason(reason ? std::move(*reason) : std::string(httputil::responses(code))),
       headers(std::move(headers)),
       body(std::move(body)),
       effective_url(effective_url.empty() ? this->request.url : std::move(effective_url)),
@@ -122,27 +123,33 @@ struct AsyncHTTPClient::Pending {
 // --- the keep-alive pool ----------------------------------------------------------------------
 
 // Idle connections by key (scheme, host, port, TLS settings, proxy, source address), most
-// recently used last, each with a timer that closes it when idle too long and a close callback
-// that forgets it when the server closes it. Also the TLS contexts made for requests' settings,
-// so that the system's CA store is not loaded again for every HTTPS request.
+// recently used last, each with the time it went idle and a close callback that forgets it when
+// the server closes it; one timer for the whole pool closes those idle too long. Also the TLS
+// contexts made for requests' settings, so that the system's CA store is not loaded again for
+// every HTTPS request.
+//
+// Connections go in and out of the pool once per request: a timer of their own (added, then
+// removed when taken) and a close callback owning a copy of the key cost more than the rest of
+// the pool's work, hence the shared timer and the callback that names the connection by id only.
 struct AsyncHTTPClient::Pool {
   struct Idle {
     std::uint64_t id;
     std::shared_ptr<iostream::IOStream> stream;
-    ioloop::TimeoutHandle timer;
+    double since;  // IOLoop::time() when it went idle
   };
   explicit Pool(AsyncHTTPClient& owner) : owner(owner) {}
   ~Pool() { clear(); }
 
   AsyncHTTPClient& owner;
-  std::map<std::string, std::deque<Idle>> idle;
+  std::map<std::string, std::deque<Idle>, std::less<>> idle;
   std::map<std::string, netutil::SSLContext> tls_contexts;
   std::uint64_t next_id = 0;
   std::size_t count = 0;
+  ioloop::TimeoutHandle timer;  // the next idle expiry, if armed
 
   // An idle connection for `key` that still looks alive (not closed, nothing unsolicited
   // buffered), or null. The most recently used first: the likeliest to be alive.
-  std::shared_ptr<iostream::IOStream> take(const std::string& key) {
+  std::shared_ptr<iostream::IOStream> take(std::string_view key) {
     auto it = idle.find(key);
     if (it == idle.end()) return nullptr;
     std::shared_ptr<iostream::IOStream> found;
@@ -150,7 +157,7 @@ struct AsyncHTTPClient::Pool {
       Idle entry = std::move(it->second.back());
       it->second.pop_back();
       --count;
-      forget(entry);
+      entry.stream->set_close_callback(nullptr);
       if (entry.stream->closed() || !entry.stream->read_buffer().empty())
         entry.stream->close();
       else
@@ -161,70 +168,92 @@ struct AsyncHTTPClient::Pool {
   }
 
   // Keeps `stream` for a later request to `key`, closing the oldest idle one past the cap.
-  void put(const std::string& key, std::shared_ptr<iostream::IOStream> stream) {
-    std::size_t cap = owner.options_.max_idle_connections_per_host;
+  void put(std::string_view key, std::shared_ptr<iostream::IOStream> stream) {
+    std::size_t cap = owner.idle_cap();
     if (owner.closed_ || cap == 0 || stream->closed()) {
       stream->close();
       return;
     }
-    auto& queue = idle[key];
+    auto it = idle.find(key);
+    if (it == idle.end()) it = idle.emplace(std::string(key), std::deque<Idle>()).first;
+    auto& queue = it->second;
     while (queue.size() >= cap) {
       Idle oldest = std::move(queue.front());
       queue.pop_front();
       --count;
-      forget(oldest);
+      oldest.stream->set_close_callback(nullptr);
       oldest.stream->close();
     }
     std::uint64_t id = next_id++;
-    std::weak_ptr<AsyncHTTPClient> weak = owner.weak_from_this();
-    auto timer = owner.io_loop_->call_later(owner.options_.idle_connection_timeout, [weak, key, id] {
-      if (auto self = weak.lock()) self->pool_->drop(key, id, false);
+    // The server may close an idle connection at any time (RFC 9112 9.5): forget it then. The
+    // callback runs on a later iteration, when the client may be gone: hence the weak pointer.
+    stream->set_close_callback([weak = owner.weak_from_this(), id] {
+      if (auto self = weak.lock()) self->pool_->drop(id);
     });
-    // The server may close an idle connection at any time (RFC 9112 9.5): forget it then.
-    stream->set_close_callback([weak, key, id] {
-      if (auto self = weak.lock()) self->pool_->drop(key, id, true);
-    });
-    queue.push_back(Idle{id, std::move(stream), timer});
+    double now = owner.io_loop_->time();
+    queue.push_back(Idle{id, std::move(stream), now});
     ++count;
+    arm(now + owner.options_.idle_connection_timeout);
   }
 
-  // Closes and forgets idle connection `id` (its idle time ran out, or it closed).
-  void drop(const std::string& key, std::uint64_t id, bool from_close) {
-    auto it = idle.find(key);
-    if (it == idle.end()) return;
-    auto& queue = it->second;
-    for (auto e = queue.begin(); e != queue.end(); ++e) {
-      if (e->id != id) continue;
-      Idle entry = std::move(*e);
-      queue.erase(e);
-      --count;
-      if (from_close) {
-        owner.io_loop_->remove_timeout(entry.timer);
+  // Makes sure the timer fires by `when` (an earlier timer will re-arm itself for the rest).
+  void arm(double when) {
+    if (timer) return;
+    timer = owner.io_loop_->call_at(when, [weak = owner.weak_from_this()] {
+      if (auto self = weak.lock()) self->pool_->expire();
+    });
+  }
+
+  // Closes the connections idle for idle_connection_timeout, and waits for the next one.
+  void expire() {
+    timer = {};
+    double now = owner.io_loop_->time();
+    double timeout = owner.options_.idle_connection_timeout;
+    std::optional<double> next;
+    for (auto it = idle.begin(); it != idle.end();) {
+      auto& queue = it->second;
+      // Oldest first in each queue.
+      while (!queue.empty() && queue.front().since + timeout <= now) {
+        Idle entry = std::move(queue.front());
+        queue.pop_front();
+        --count;
         entry.stream->set_close_callback(nullptr);
-      } else {
-        forget(entry);
+        entry.stream->close();
       }
-      entry.stream->close();
-      break;
+      if (!queue.empty() && (!next || queue.front().since + timeout < *next)) next = queue.front().since + timeout;
+      it = queue.empty() ? idle.erase(it) : std::next(it);
     }
-    if (queue.empty()) idle.erase(it);
+    if (next) arm(*next);
+  }
+
+  // Forgets idle connection `id`, which the server closed.
+  void drop(std::uint64_t id) {
+    for (auto it = idle.begin(); it != idle.end(); ++it) {
+      auto& queue = it->second;
+      for (auto e = queue.begin(); e != queue.end(); ++e) {
+        if (e->id != id) continue;
+        Idle entry = std::move(*e);
+        queue.erase(e);
+        --count;
+        entry.stream->close();
+        if (queue.empty()) idle.erase(it);
+        return;
+      }
+    }
   }
 
   // Closes every idle connection.
   void clear() {
     for (auto& [key, queue] : idle) {
       for (auto& entry : queue) {
-        forget(entry);
+        entry.stream->set_close_callback(nullptr);
         entry.stream->close();
       }
     }
     idle.clear();
     count = 0;
-  }
-
-  void forget(Idle& entry) {
-    owner.io_loop_->remove_timeout(entry.timer);
-    entry.stream->set_close_callback(nullptr);
+    if (timer) owner.io_loop_->remove_timeout(timer);
+    timer = {};
   }
 };
 
@@ -261,8 +290,130 @@ std::string authority(const std::string& host, std::uint16_t port) {
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-// Thrown by a reused connection that closed before any byte of the response arrived.
-struct StaleConnection {};
+// The context of every client-side HTTP1Connection (only its logging reads it): shared, rather
+// than a copy of an empty one made for each request.
+const httputil::RequestContext& client_context() {
+  static const httputil::RequestContext context;
+  return context;
+}
+
+// Appends "host:port" (IPv6 brackets added) to `out`, the host in lower case if `lower`.
+void append_authority(std::string& out, std::string_view host, std::uint16_t port, bool lower) {
+  bool v6 = host.find(':') != std::string_view::npos;
+  if (v6) out += '[';
+  std::size_t at = out.size();
+  out += host;
+  if (lower) {
+    for (std::size_t i = at; i < out.size(); ++i)
+      if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] + ('a' - 'A'));
+  }
+  if (v6) out += ']';
+  out += ':';
+  char digits[8];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, port);
+  out.append(digits, end);
+}
+
+// What a request needs of its URL.
+struct ParsedURL {
+  std::string scheme;  // in lower case
+  std::string host;    // without IPv6 brackets, percent-decoded
+  std::uint16_t port = 0;
+  std::string netloc;  // host[:port] as written (userinfo left out), for Host
+  std::string path;    // as written (percent-encoded); may be empty
+  std::optional<std::string> query;  // as written, without the '?'
+  std::optional<std::pair<std::string, std::string>> userpass;  // percent-decoded
+};
+
+bool is_alnum(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// RFC 3986 2.3 and 2.2: unreserved characters and sub-delimiters, plus ':' and '@' (pchar).
+bool is_plain_pchar(unsigned char c) {
+  if (is_alnum(c)) return true;
+  switch (c) {
+    case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'':
+    case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':': case '@':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The common URL (http or https, a host name or IPv4 address of letters, digits, dots and
+// hyphens, an optional port, a path and query of plain characters or valid percent escapes, no
+// userinfo, no fragment), parsed without Boost.URL, whose general parser costs more than the
+// rest of building a request. Anything else returns false, for Boost.URL to parse. What this
+// accepts, Boost.URL parses to the same parts.
+bool parse_plain_url(std::string_view url, ParsedURL& out) {
+  auto colon = url.find("://");
+  if (colon != 4 && colon != 5) return false;
+  std::string scheme(url.substr(0, colon));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "http" && scheme != "https") return false;
+  std::string_view rest = url.substr(colon + 3);
+  std::size_t auth_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, auth_end);
+  std::string_view host = authority;
+  std::uint16_t port = scheme == "https" ? 443 : 80;
+  if (auto pc = authority.find(':'); pc != std::string_view::npos) {
+    host = authority.substr(0, pc);
+    std::string_view digits = authority.substr(pc + 1);
+    unsigned value = 0;
+    if (digits.empty() || digits.size() > 5) return false;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc() || end != digits.data() + digits.size() || value > 65535) return false;
+    port = static_cast<std::uint16_t>(value);
+  }
+  if (host.empty()) return false;
+  for (unsigned char c : host)
+    if (!is_alnum(c) && c != '.' && c != '-') return false;
+  std::string_view tail = auth_end == std::string_view::npos ? std::string_view() : rest.substr(auth_end);
+  // Path, then query: plain characters and valid escapes only ('?' and '/' also in the query).
+  auto q = tail.find('?');
+  std::string_view path = tail.substr(0, q);
+  std::optional<std::string_view> query;
+  if (q != std::string_view::npos) query = tail.substr(q + 1);
+  auto plain = [](std::string_view part, bool in_query) {
+    for (std::size_t i = 0; i < part.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(part[i]);
+      if (c == '%') {
+        if (i + 2 >= part.size() || !is_hex(part[i + 1]) || !is_hex(part[i + 2])) return false;
+        i += 2;
+      } else if (!(is_plain_pchar(c) || c == '/' || (in_query && c == '?'))) {
+        return false;  // '#' (a fragment) among them
+      }
+    }
+    return true;
+  };
+  if (!plain(path, false) || (query && !plain(*query, true))) return false;
+  out.scheme = std::move(scheme);
+  out.host.assign(host);
+  out.port = port;
+  out.netloc.assign(authority);
+  out.path.assign(path);
+  if (query) out.query.emplace(*query);
+  return true;
+}
+
+// Parses an absolute URL. @returns false if it is not one.
+bool parse_url(std::string_view url, ParsedURL& out) {
+  if (parse_plain_url(url, out)) return true;
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) return false;
+  out.scheme.assign(parsed->scheme());
+  std::transform(out.scheme.begin(), out.scheme.end(), out.scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  // host_address() is the host without IPv6 brackets, percent-decoded.
+  out.host = std::string(parsed->host_address());
+  out.port = parsed->has_port() ? parsed->port_number() : (out.scheme == "https" ? 443 : 80);
+  out.netloc = std::string(parsed->encoded_host_and_port());
+  out.path = std::string(parsed->encoded_path());
+  if (parsed->has_query()) out.query.emplace(parsed->encoded_query());
+  if (parsed->has_userinfo()) out.userpass.emplace(std::string(parsed->user()), std::string(parsed->password()));
+  return true;
+}
+
 
 }  // namespace
 
@@ -287,12 +438,13 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
   // still answers once, and still gives its slot back.
   ~Connection() override {
     if (timeout) io_loop->remove_timeout(*timeout);
-    if (finished_response || redirect) {
-      deliver();
+    if (finished || redirect) {
+      deliver(false);
     } else if (final_callback) {
       run_callback(HTTPResponse(original ? *original : *request, 599, {}, {}, request->url,
                                 std::make_exception_ptr(HTTPStreamClosedError("Connection closed")),
-                                io_loop->time() - start_time, std::nullopt, start_wall_time));
+                                io_loop->time() - start_time, std::nullopt, start_wall_time),
+                   false);
     }
     release();
   }
@@ -314,19 +466,11 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
   std::string body;
   bool body_written = false;      // the whole request went out (finish() was called)
   bool response_keep_alive = false;  // the final response lets the connection carry another request
-  // Kept from finish() until the connection went back to the pool: the response to deliver, or
-  // the request a followed redirect leads to.
-  std::optional<HTTPResponse> finished_response;
+  // From finish() until the connection went back to the pool: whether there is a response to
+  // deliver (code, reason, headers, body above), or the request a followed redirect leads to.
+  bool finished = false;
+  double request_time = 0;  // seconds, from the start to the end of the response
   std::shared_ptr<HTTPRequest> redirect;
-
-  Future<void> run() {
-    auto self = shared_from_this();  // the frame keeps the delegate alive until the end
-    try {
-      co_await run_inner();
-    } catch (...) {
-      handle_exception(std::current_exception());
-    }
-  }
 
   const AsyncHTTPClientOptions& opts() const { return client->options_; }
 
@@ -346,150 +490,185 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
     return ctx;
   }
 
-  Future<void> run_inner() {
-    auto parsed = boost::urls::parse_uri(request->url);
-    if (!parsed) throw std::invalid_argument("Invalid URL: " + request->url);
-    std::string scheme(parsed->scheme());
-    std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (scheme != "http" && scheme != "https") throw std::invalid_argument("Unsupported url scheme: " + request->url);
-    // host_address() is the host without IPv6 brackets, percent-decoded.
-    std::string host(parsed->host_address());
-    std::uint16_t port = parsed->has_port() ? parsed->port_number() : (scheme == "https" ? 443 : 80);
-    std::string netloc(parsed->encoded_host_and_port());
-    std::optional<std::pair<std::string, std::string>> userpass;
-    if (parsed->has_userinfo()) userpass.emplace(std::string(parsed->user()), std::string(parsed->password()));
+  // The whole request, in one coroutine: each coroutine awaited from another costs a frame and a
+  // loop iteration when it completes, and a fetch on a pooled connection is short enough for
+  // that to show.
+  Future<void> run() {
+    auto self = shared_from_this();  // the frame keeps the delegate alive until the end
+    try {
+      ParsedURL url;
+      if (!parse_url(request->url, url)) throw std::invalid_argument("Invalid URL: " + request->url);
+      const std::string& scheme = url.scheme;
+      if (scheme != "http" && scheme != "https") throw std::invalid_argument("Unsupported url scheme: " + request->url);
+      const std::string& host = url.host;
+      const std::uint16_t port = url.port;
 
-    // Everything about the request is checked before a connection is made.
-    static constexpr std::string_view kBodyMethods[] = {"POST", "PATCH", "PUT"};
-    static constexpr std::string_view kKnownMethods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
-    if (!request->allow_nonstandard_methods &&
-        std::find(std::begin(kKnownMethods), std::end(kKnownMethods), request->method) == std::end(kKnownMethods))
-      throw std::invalid_argument("unknown method " + request->method);
-    if (!request->network_interface.empty() && !netutil::is_valid_ip(request->network_interface))
-      throw std::invalid_argument("Unrecognized IPv4 or IPv6 address for network_interface, got '" +
-                                  request->network_interface + "'");
-    const bool via_proxy = !request->proxy_host.empty();
-    const bool tunnel = via_proxy && scheme == "https";
-    if (via_proxy && request->proxy_auth_mode != "basic")
-      throw std::invalid_argument("unsupported proxy_auth_mode " + request->proxy_auth_mode);
+      // Everything about the request is checked before a connection is made.
+      static constexpr std::string_view kBodyMethods[] = {"POST", "PATCH", "PUT"};
+      static constexpr std::string_view kKnownMethods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+      if (!request->allow_nonstandard_methods &&
+          std::find(std::begin(kKnownMethods), std::end(kKnownMethods), request->method) == std::end(kKnownMethods))
+        throw std::invalid_argument("unknown method " + request->method);
+      if (!request->network_interface.empty() && !netutil::is_valid_ip(request->network_interface))
+        throw std::invalid_argument("Unrecognized IPv4 or IPv6 address for network_interface, got '" +
+                                    request->network_interface + "'");
+      const bool via_proxy = !request->proxy_host.empty();
+      const bool tunnel = via_proxy && scheme == "https";
+      if (via_proxy && request->proxy_auth_mode != "basic")
+        throw std::invalid_argument("unsupported proxy_auth_mode " + request->proxy_auth_mode);
 
-    // The headers sent are a copy: the request (which a redirect copies) keeps the caller's.
-    httputil::HTTPHeaders h = request->headers;
-    const bool pooling = opts().max_idle_connections_per_host > 0;
-    if (!h.contains("Connection") && !pooling) h.set("Connection", "close");
-    const bool wants_close = has_token(h.get("Connection", ""), "close");
-    if (!h.contains("Host")) {
-      // A userinfo part is never sent in Host (RFC 9110 7.2).
-      h.set("Host", netloc);
-    }
-    std::optional<std::string> username = request->auth_username, password = request->auth_password;
-    if (userpass) {
-      username = userpass->first;
-      password = userpass->second;
-    }
-    if (username) {
-      if (request->auth_mode != "basic") throw std::invalid_argument("unsupported auth_mode " + request->auth_mode);
-      h.set("Authorization",
-            "Basic " + base64(httputil::encode_username_password(*username, password ? *password : "")));
-    }
-    if (!request->user_agent.empty())
-      h.set("User-Agent", request->user_agent);
-    else if (!h.contains("User-Agent"))
-      h.set("User-Agent", "Tornado/6.2");
-    if (!request->allow_nonstandard_methods) {
-      bool body_expected =
-          std::find(std::begin(kBodyMethods), std::end(kBodyMethods), request->method) != std::end(kBodyMethods);
-      bool body_present = request->body.has_value() || static_cast<bool>(request->body_producer);
-      if (body_expected != body_present)
-        throw std::invalid_argument(std::string("Body must ") + (body_expected ? "not " : "") +
-                                    "be None for method " + request->method +
-                                    " (unless allow_nonstandard_methods is true)");
-    }
-    if (request->expect_100_continue) h.set("Expect", "100-continue");
-    // With a body_producer the caller sets Content-Length, or the body is chunked.
-    if (request->body) h.set("Content-Length", std::to_string(request->body->size()));
-    if (request->method == "POST" && !h.contains("Content-Type"))
-      h.set("Content-Type", "application/x-www-form-urlencoded");
-    if (request->decompress_response) h.set("Accept-Encoding", "gzip");
-    if (request->if_modified_since && !h.contains("If-Modified-Since"))
-      h.set("If-Modified-Since", httputil::format_timestamp(*request->if_modified_since));
-    std::string proxy_authorization;
-    if (via_proxy && request->proxy_username)
-      proxy_authorization = "Basic " + base64(httputil::encode_username_password(
-                                           *request->proxy_username, request->proxy_password.value_or("")));
-    // A proxy is asked for plain http:// URLs in absolute form (RFC 9112 3.2.2).
-    if (via_proxy && !tunnel && !proxy_authorization.empty()) h.set("Proxy-Authorization", proxy_authorization);
-
-    std::string req_path(parsed->encoded_path());
-    if (req_path.empty()) req_path = "/";
-    if (parsed->has_query()) req_path += "?" + std::string(parsed->encoded_query());
-    if (via_proxy && !tunnel) req_path = scheme + "://" + netloc + req_path;
-
-    // The pool key: everything that makes one connection differ from another.
-    std::string tls_settings;
-    if (scheme == "https") {
-      if (request->ssl_options)
-        tls_settings = "ctx=" + std::to_string(reinterpret_cast<std::uintptr_t>(request->ssl_options->native_handle()));
-      else
-        tls_settings = std::string("validate=") + (request->validate_cert ? "1" : "0") + "|ca=" + request->ca_certs +
-                       "|cert=" + request->client_cert + "|key=" + request->client_key;
-    }
-    std::string host_lower = host;
-    std::transform(host_lower.begin(), host_lower.end(), host_lower.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-    std::string key = scheme + "://" + authority(host_lower, port) + "|" + tls_settings + "|src=" +
-                      request->network_interface + (request->allow_ipv6 ? "" : "|ipv4");
-    if (via_proxy)
-      key += "|proxy=" + authority(request->proxy_host, request->proxy_port ? request->proxy_port : 80) + "|" +
-             proxy_authorization;
-
-    double timeout_s = 0;
-    if (request->connect_timeout > 0 && request->request_timeout > 0)
-      timeout_s = std::min(request->connect_timeout, request->request_timeout);
-    else
-      timeout_s = std::max(request->connect_timeout, request->request_timeout);
-    if (timeout_s > 0) {
-      timeout = io_loop->add_timeout(start_time + timeout_s, [weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->on_timeout("while connecting");
-      });
-    }
-
-    http1connection::HTTP1ConnectionParameters params;
-    params.no_keep_alive = !pooling;
-    params.max_header_size = request->max_header_size ? request->max_header_size
-                             : opts().max_header_size ? opts().max_header_size
-                                                      : params.max_header_size;
-    params.max_body_size = request->max_body_size ? request->max_body_size : opts().max_body_size;
-    params.decompress = request->decompress_response;
-
-    const bool retry_safe = is_idempotent(request->method) && !request->body_producer;
-    for (int attempt = 0;; ++attempt) {
-      std::shared_ptr<iostream::IOStream> s;
-      if (pooling && attempt == 0) s = client->pool_->take(key);
-      const bool reused = static_cast<bool>(s);
-      if (!s) {
-        s = co_await open_stream(scheme, host, port, tunnel, tls_settings, params.max_header_size);
-        if (!final_callback) {
-          // The request ended (timed out) while connecting.
-          s->close();
-          co_return;
-        }
+      // The headers sent are a copy: the request (which a redirect copies) keeps the caller's.
+      httputil::HTTPHeaders h = request->headers;
+      const bool pooling = client->idle_cap() > 0;
+      if (!pooling && !h.contains("Connection")) h.set("Connection", "close");
+      const bool wants_close = has_token(h.get("Connection", ""), "close");
+      if (!h.contains("Host")) {
+        // A userinfo part is never sent in Host (RFC 9110 7.2).
+        h.set("Host", url.netloc);
       }
-      stream = s;
-      if (attempt == 0) {
-        remove_timeout();
-        if (request->request_timeout > 0) {
-          timeout = io_loop->add_timeout(start_time + request->request_timeout, [weak = weak_from_this()] {
-            if (auto self = weak.lock()) self->on_timeout("during request");
+      std::optional<std::string> username = request->auth_username, password = request->auth_password;
+      if (url.userpass) {
+        username = url.userpass->first;
+        password = url.userpass->second;
+      }
+      if (username) {
+        if (request->auth_mode != "basic") throw std::invalid_argument("unsupported auth_mode " + request->auth_mode);
+        h.set("Authorization",
+              "Basic " + base64(httputil::encode_username_password(*username, password ? *password : "")));
+      }
+      if (!request->user_agent.empty())
+        h.set("User-Agent", request->user_agent);
+      else if (!h.contains("User-Agent"))
+        h.set("User-Agent", "Tornado/6.2");
+      if (!request->allow_nonstandard_methods) {
+        bool body_expected =
+            std::find(std::begin(kBodyMethods), std::end(kBodyMethods), request->method) != std::end(kBodyMethods);
+        bool body_present = request->body.has_value() || static_cast<bool>(request->body_producer);
+        if (body_expected != body_present)
+          throw std::invalid_argument(std::string("Body must ") + (body_expected ? "not " : "") +
+                                      "be None for method " + request->method +
+                                      " (unless allow_nonstandard_methods is true)");
+      }
+      if (request->expect_100_continue) h.set("Expect", "100-continue");
+      // With a body_producer the caller sets Content-Length, or the body is chunked.
+      if (request->body) h.set("Content-Length", std::to_string(request->body->size()));
+      if (request->method == "POST" && !h.contains("Content-Type"))
+        h.set("Content-Type", "application/x-www-form-urlencoded");
+      if (request->decompress_response) h.set("Accept-Encoding", "gzip");
+      if (request->if_modified_since && !h.contains("If-Modified-Since"))
+        h.set("If-Modified-Since", httputil::format_timestamp(*request->if_modified_since));
+      std::string proxy_authorization;
+      if (via_proxy && request->proxy_username)
+        proxy_authorization = "Basic " + base64(httputil::encode_username_password(
+                                             *request->proxy_username, request->proxy_password.value_or("")));
+      // A proxy is asked for plain http:// URLs in absolute form (RFC 9112 3.2.2).
+      if (via_proxy && !tunnel && !proxy_authorization.empty()) h.set("Proxy-Authorization", proxy_authorization);
+
+      std::string req_path = std::move(url.path);
+      if (req_path.empty()) req_path = "/";
+      if (url.query) {
+        req_path += '?';
+        req_path += *url.query;
+      }
+      if (via_proxy && !tunnel) req_path = scheme + "://" + url.netloc + req_path;
+
+      // The pool key: everything that makes one connection differ from another.
+      std::string tls_settings;
+      if (scheme == "https") {
+        if (request->ssl_options)
+          tls_settings = "ctx=" + std::to_string(reinterpret_cast<std::uintptr_t>(request->ssl_options->native_handle()));
+        else
+          tls_settings = std::string("validate=") + (request->validate_cert ? "1" : "0") + "|ca=" + request->ca_certs +
+                         "|cert=" + request->client_cert + "|key=" + request->client_key;
+      }
+      std::string key;
+      key.reserve(scheme.size() + host.size() + tls_settings.size() + request->network_interface.size() + 32);
+      key += scheme;
+      key += "://";
+      append_authority(key, host, port, true);
+      key += '|';
+      key += tls_settings;
+      key += "|src=";
+      key += request->network_interface;
+      if (!request->allow_ipv6) key += "|ipv4";
+      if (via_proxy) {
+        key += "|proxy=";
+        append_authority(key, request->proxy_host, request->proxy_port ? request->proxy_port : 80, false);
+        key += '|';
+        key += proxy_authorization;
+      }
+
+      http1connection::HTTP1ConnectionParameters params;
+      params.no_keep_alive = !pooling;
+      params.max_header_size = request->max_header_size ? request->max_header_size
+                               : opts().max_header_size ? opts().max_header_size
+                                                        : params.max_header_size;
+      params.max_body_size = request->max_body_size ? request->max_body_size : opts().max_body_size;
+      params.decompress = request->decompress_response;
+
+      // A pooled connection skips the connect phase and its timer: the request's own timer starts
+      // at once.
+      std::shared_ptr<iostream::IOStream> pooled;
+      if (pooling) pooled = client->pool_->take(key);
+      if (!pooled) {
+        double timeout_s = 0;
+        if (request->connect_timeout > 0 && request->request_timeout > 0)
+          timeout_s = std::min(request->connect_timeout, request->request_timeout);
+        else
+          timeout_s = std::max(request->connect_timeout, request->request_timeout);
+        if (timeout_s > 0) {
+          timeout = io_loop->add_timeout(start_time + timeout_s, [weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->on_timeout("while connecting");
           });
         }
       }
-      stream->set_nodelay(true);
-      connection = std::make_unique<http1connection::HTTP1Connection>(stream, true, params);
-      try {
-        co_await send(httputil::RequestStartLine{request->method, req_path, ""}, h, reused);
-        break;
-      } catch (const StaleConnection&) {
+
+      const bool retry_safe = is_idempotent(request->method) && !request->body_producer;
+      httputil::RequestStartLine start_line{request->method, std::move(req_path), ""};
+      for (int attempt = 0;; ++attempt) {
+        std::shared_ptr<iostream::IOStream> s = std::move(pooled);
+        const bool reused = static_cast<bool>(s);
+        if (!s) {
+          s = co_await open_stream(scheme, host, port, tunnel, tls_settings, params.max_header_size);
+          if (!final_callback) {
+            // The request ended (timed out) while connecting.
+            s->close();
+            co_return;
+          }
+          // Once per connection: a pooled one keeps it.
+          s->set_nodelay(true);
+        }
+        stream = s;
+        if (attempt == 0) {
+          remove_timeout();
+          if (request->request_timeout > 0) {
+            timeout = io_loop->add_timeout(start_time + request->request_timeout, [weak = weak_from_this()] {
+              if (auto self = weak.lock()) self->on_timeout("during request");
+            });
+          }
+        }
+        connection = std::make_unique<http1connection::HTTP1Connection>(stream, true, params, &client_context());
+        // Writes the request; on a reused connection, waits for the response to start, to tell a
+        // connection the server closed before it saw the request (StreamClosedError) from a
+        // failure later on.
+        bool stale = false;
+        try {
+          co_await connection->write_headers(start_line, h);
+          if (!request->expect_100_continue) {
+            if (request->body_producer) {
+              co_await write_body();
+            } else {
+              // A body in hand needs no coroutine of its own (one frame less per request).
+              if (request->body && !request->body->empty()) co_await connection->write(*request->body);
+              finish_request();
+            }
+          }
+          if (reused && stream->read_buffer().empty()) co_await stream->read_more();
+        } catch (const iostream::StreamClosedError&) {
+          if (!reused) throw;
+          stale = true;
+        }
+        if (!stale) break;
         // The server closed the idle connection before it saw our request (or without answering
         // it): nothing of the response arrived, so sending the request again is safe if the
         // method is idempotent (RFC 9110 9.2.2). Once, on a fresh connection.
@@ -497,27 +676,30 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
         connection.reset();
         stream->close();
         stream.reset();
-        if (!retry_safe || attempt > 0)
-          throw HTTPStreamClosedError("Connection closed by the server before the response");
+        if (!retry_safe || attempt > 0) throw HTTPStreamClosedError("Connection closed by the server before the response");
       }
-    }
 
-    bool keep = co_await connection->read_response(*this);
-    if (!finished_response && !redirect) {
-      // The message ended without a response (on_connection_close answered, or will now).
-      if (final_callback) handle_exception(std::make_exception_ptr(HTTPStreamClosedError("Connection closed")));
-      co_return;
+      bool keep = co_await connection->read_response(*this);
+      if (!finished && !redirect) {
+        // The message ended without a response (on_connection_close answered, or will now).
+        if (final_callback) handle_exception(std::make_exception_ptr(HTTPStreamClosedError("Connection closed")));
+        co_return;
+      }
+      bool reusable = keep && pooling && body_written && !wants_close && response_keep_alive && stream &&
+                      !stream->closed() && !stream->writing() && stream->read_buffer().empty();
+      if (reusable) {
+        connection.reset();
+        client->pool_->put(key, std::move(stream));
+      } else if (stream) {
+        stream->close();
+      }
+      stream.reset();
+      // This runs on an iteration of its own (resumed by the read): the response may be handed
+      // over now rather than on the next iteration.
+      deliver(true);
+    } catch (...) {
+      handle_exception(std::current_exception());
     }
-    bool reusable = keep && pooling && body_written && !wants_close && response_keep_alive && stream &&
-                    !stream->closed() && !stream->writing() && stream->read_buffer().empty();
-    if (reusable) {
-      connection.reset();
-      client->pool_->put(key, std::move(stream));
-    } else if (stream) {
-      stream->close();
-    }
-    stream.reset();
-    deliver();
   }
 
   // Connects to the server (or the proxy), through a CONNECT tunnel for https:// via a proxy,
@@ -580,19 +762,6 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
     co_return std::shared_ptr<iostream::IOStream>(std::move(tls_stream));
   }
 
-  // Writes the request and reads the response. On a reused connection, throws StaleConnection if
-  // it closed before the first byte of the response.
-  Future<void> send(httputil::RequestStartLine start_line, const httputil::HTTPHeaders& h, bool reused) {
-    try {
-      co_await connection->write_headers(start_line, h);
-      if (!request->expect_100_continue) co_await write_body();
-      if (reused && stream->read_buffer().empty()) co_await stream->read_more();
-    } catch (const iostream::StreamClosedError&) {
-      if (reused) throw StaleConnection{};
-      throw;
-    }
-  }
-
   Future<void> write_body() {
     if (request->body) {
       if (!request->body->empty()) co_await connection->write(*request->body);
@@ -608,6 +777,11 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
       });
     }
     if (!connection) co_return;
+    finish_request();
+  }
+
+  // The request is all written: its end goes out (the last chunk, if chunked).
+  void finish_request() {
     connection->finish();
     body_written = true;
   }
@@ -623,17 +797,25 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
     client->release_fetch();
   }
 
-  // Hands `response` to the final callback on a later iteration, once.
-  void run_callback(HTTPResponse response) {
+  // Hands `response` to the final callback, once: at once if `now` (only from an iteration of
+  // our own, never from inside a stream's or the HTTP1Connection's call, which the callback
+  // could re-enter), else on a later iteration.
+  void run_callback(HTTPResponse response, bool now) {
     release();
     if (!final_callback) return;
     auto cb = std::move(final_callback);
     final_callback = nullptr;
+    if (now) {
+      // The callback completes the fetch's future, whose waiters run on a later iteration.
+      cb(std::move(response));
+      return;
+    }
     io_loop->add_callback([cb = std::move(cb), response = std::move(response)]() mutable { cb(std::move(response)); });
   }
 
-  // Delivers what finish() kept: follows the redirect, or hands the response over.
-  void deliver() {
+  // Delivers what finish() kept: follows the redirect, or hands the response over (`now`: see
+  // run_callback).
+  void deliver(bool now) {
     if (redirect) {
       auto next = std::move(redirect);
       redirect = nullptr;
@@ -641,10 +823,18 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
       final_callback = nullptr;
       release();
       if (cb) client->fetch_impl(std::move(next), original ? original : request, std::move(cb));
-    } else if (finished_response) {
-      auto response = std::move(*finished_response);
-      finished_response.reset();
-      run_callback(std::move(response));
+    } else if (finished) {
+      finished = false;
+      // After redirects, the URL of the last hop.
+      std::string effective_url = original ? request->url : std::string();
+      // The response carries the request as given to fetch. Nothing else holds it once the
+      // request is done (a redirect's hops share `original`, which is copied): moved, not copied,
+      // straight into the argument (a request is big: each move costs).
+      const bool steal = !original && request.use_count() == 1;
+      run_callback(HTTPResponse(steal ? HTTPRequest(std::move(*request)) : HTTPRequest(original ? *original : *request),
+                                code, std::move(headers), std::move(body), std::move(effective_url), nullptr,
+                                request_time, std::move(reason), start_wall_time),
+                   now);
     }
   }
 
@@ -654,10 +844,10 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
   }
 
   void handle_exception(std::exception_ptr error) {
-    if (finished_response || redirect) {
+    if (finished || redirect) {
       // The response was complete; what failed after it only costs the connection.
       if (stream) stream->close();
-      deliver();
+      deliver(false);
       return;
     }
     if (final_callback) {
@@ -670,7 +860,8 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
       } catch (...) {
       }
       run_callback(HTTPResponse(original ? *original : *request, 599, {}, {}, request->url, error,
-                                io_loop->time() - start_time, std::nullopt, start_wall_time));
+                                io_loop->time() - start_time, std::nullopt, start_wall_time),
+                   false);
     }
     if (stream) stream->close();
   }
@@ -753,12 +944,12 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
       redirect = std::move(next);
       return;
     }
-    finished_response.emplace(original ? *original : *request, code, std::move(headers), std::move(body),
-                              request->url, nullptr, io_loop->time() - start_time, reason, start_wall_time);
+    finished = true;
+    request_time = io_loop->time() - start_time;
   }
 
   void on_connection_close() override {
-    if (!final_callback || finished_response || redirect) return;
+    if (!final_callback || finished || redirect) return;
     std::string message = "Connection closed";
     if (stream && stream->error()) message = describe(stream->error());
     handle_exception(std::make_exception_ptr(HTTPStreamClosedError(message)));
@@ -818,16 +1009,21 @@ void AsyncHTTPClient::close() {
 }
 
 Future<HTTPResponse> AsyncHTTPClient::fetch(std::string url, bool raise_error) {
-  HTTPRequest request = options_.defaults ? *options_.defaults : HTTPRequest();
-  request.url = std::move(url);
-  return fetch(std::move(request), raise_error);
+  if (closed_) throw std::runtime_error("fetch() called on closed AsyncHTTPClient");
+  // Made in place: a request is big, and moving it costs as much as making it.
+  auto req = options_.defaults ? std::make_shared<HTTPRequest>(*options_.defaults) : std::make_shared<HTTPRequest>();
+  req->url = std::move(url);
+  return fetch_shared(std::move(req), raise_error);
 }
 
 Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_error) {
   if (closed_) throw std::runtime_error("fetch() called on closed AsyncHTTPClient");
+  return fetch_shared(std::make_shared<HTTPRequest>(std::move(request)), raise_error);
+}
+
+Future<HTTPResponse> AsyncHTTPClient::fetch_shared(std::shared_ptr<HTTPRequest> req, bool raise_error) {
   Future<HTTPResponse> future;
-  auto req = std::make_shared<HTTPRequest>(std::move(request));
-  fetch_impl(req, nullptr, [future, raise_error](HTTPResponse response) mutable {
+  fetch_impl(std::move(req), nullptr, [future, raise_error](HTTPResponse&& response) mutable {
     if (response.error && (raise_error || !response.error_is_response_code_)) {
       std::exception_ptr error = response.error;
       if (response.error_is_response_code_) {
@@ -847,6 +1043,11 @@ Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_erro
 
 void AsyncHTTPClient::fetch_impl(std::shared_ptr<HTTPRequest> request, std::shared_ptr<const HTTPRequest> original,
                                  Callback callback) {
+  if (active_ < options_.max_clients && queue_.empty()) {
+    // A free slot and nobody waiting: start at once, without a turn through the queue.
+    start(std::move(request), std::move(original), std::move(callback));
+    return;
+  }
   std::uint64_t key = next_key_++;
   auto pending = std::make_unique<Pending>();
   pending->request = std::move(request);
@@ -877,12 +1078,17 @@ void AsyncHTTPClient::process_queue() {
     auto pending = std::move(it->second);
     waiting_.erase(it);
     if (pending->timeout) io_loop_->remove_timeout(*pending->timeout);
-    ++active_;
-    auto conn = std::make_shared<Connection>(shared_from_this(), std::move(pending->request),
-                                             std::move(pending->original), std::move(pending->callback));
-    // run() reports every failure through the final callback; its own future never fails.
-    (void)conn->run();
+    start(std::move(pending->request), std::move(pending->original), std::move(pending->callback));
   }
+}
+
+void AsyncHTTPClient::start(std::shared_ptr<HTTPRequest> request, std::shared_ptr<const HTTPRequest> original,
+                            Callback callback) {
+  ++active_;
+  auto conn = std::make_shared<Connection>(shared_from_this(), std::move(request), std::move(original),
+                                           std::move(callback));
+  // run() reports every failure through the final callback; its own future never fails.
+  (void)conn->run();
 }
 
 void AsyncHTTPClient::on_queue_timeout(std::uint64_t key) {

@@ -183,7 +183,9 @@ struct AsyncHTTPClientOptions {
   /// request on a reused connection that the server closed before answering anything is retried
   /// once on a fresh connection if that is safe: an idempotent method (RFC 9110 9.2.2) and no
   /// body_producer. 0: no reuse, every request says `Connection: close` (Tornado's behaviour).
-  std::size_t max_idle_connections_per_host = 4;
+  /// Unset: max_clients, so that every connection in use can go back to the pool (with fewer,
+  /// responses that arrive together close connections the requests that follow would reuse).
+  std::optional<std::size_t> max_idle_connections_per_host;
   /// Seconds an idle pooled connection is kept before it is closed.
   double idle_connection_timeout = 60.0;
 };
@@ -234,13 +236,21 @@ class AsyncHTTPClient : public std::enable_shared_from_this<AsyncHTTPClient> {
  private:
   struct Pending;
   struct Pool;
-  using Callback = std::function<void(HTTPResponse)>;
+  using Callback = std::function<void(HTTPResponse&&)>;
   AsyncHTTPClient(ioloop::IOLoop& io_loop, AsyncHTTPClientOptions options, bool shared);
+  // fetch() of a request already on the heap.
+  Future<HTTPResponse> fetch_shared(std::shared_ptr<HTTPRequest> request, bool raise_error);
   void fetch_impl(std::shared_ptr<HTTPRequest> request, std::shared_ptr<const HTTPRequest> original,
                   Callback callback);
   void process_queue();
+  // Starts a request in a free slot.
+  void start(std::shared_ptr<HTTPRequest> request, std::shared_ptr<const HTTPRequest> original, Callback callback);
   void on_queue_timeout(std::uint64_t key);
   void release_fetch();
+  // Idle connections kept per key: max_idle_connections_per_host, or max_clients if unset.
+  std::size_t idle_cap() const noexcept {
+    return options_.max_idle_connections_per_host.value_or(options_.max_clients);
+  }
   friend struct Connection;
 
   ioloop::IOLoop* io_loop_;

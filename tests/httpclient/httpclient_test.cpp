@@ -819,6 +819,36 @@ TORNADO_GEN_TEST(test_per_host_cap, ServerFixture) {
   BOOST_TEST(http_client->idle_connection_count() == 3u);
 }
 
+TORNADO_GEN_TEST(test_default_cap_is_max_clients, ServerFixture) {
+  // Unset, the cap is max_clients: every connection of a burst goes back to the pool, and the
+  // next burst reuses them all (a smaller cap would close some, and open them again).
+  http_client = AsyncHTTPClient::instance(true, {.max_clients = 6});
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Future<HTTPResponse>> futures;
+    for (int i = 0; i < 6; ++i) futures.push_back(fetch("/hello"));
+    for (auto& f : futures) BOOST_TEST((co_await f).body == "Hello world!");
+    BOOST_TEST(http_client->idle_connection_count() == 6u);
+  }
+  BOOST_TEST(connections_seen.size() == 6u);
+}
+
+TORNADO_GEN_TEST(test_idle_timeout_each_connection, ServerFixture) {
+  // One timer serves the pool: each connection still goes when its own idle time is up.
+  http_client = AsyncHTTPClient::instance(true, {.idle_connection_timeout = 0.5});
+  std::vector<Future<HTTPResponse>> futures;
+  for (int i = 0; i < 2; ++i) futures.push_back(fetch("/hello"));
+  for (auto& f : futures) co_await f;
+  BOOST_TEST(http_client->idle_connection_count() == 2u);
+  co_await gen::sleep(0.25);
+  // Busy again, then idle from now: it outlives the other by 0.25 s.
+  co_await fetch("/hello");
+  BOOST_TEST(http_client->idle_connection_count() == 2u);
+  co_await gen::sleep(0.35);
+  BOOST_TEST(http_client->idle_connection_count() == 1u);
+  co_await gen::sleep(0.3);
+  BOOST_TEST(http_client->idle_connection_count() == 0u);
+}
+
 TORNADO_GEN_TEST(test_idle_timeout, ServerFixture) {
   http_client = AsyncHTTPClient::instance(true, {.idle_connection_timeout = 0.05});
   co_await fetch("/hello");
@@ -950,6 +980,63 @@ TORNADO_GEN_TEST(test_python_server_connection_reused, ServerFixture) {
   BOOST_TEST(b.body == "asdfqwer");
   BOOST_TEST(http_client->idle_connection_count() == 1u);
   co_return;
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Beyond Tornado: the parts of a URL that go into the request line and Host, for the URLs the
+// client parses itself (plain ones) and for those it leaves to Boost.URL.
+BOOST_AUTO_TEST_SUITE(URLTest)
+
+TORNADO_GEN_TEST(test_request_line_from_url, ServerFixture) {
+  auto heads = std::make_shared<std::vector<std::string>>();
+  RawServer raw([heads](std::shared_ptr<iostream::IOStream> s, int) -> Future<void> {
+    return [](std::shared_ptr<iostream::IOStream> s, std::shared_ptr<std::vector<std::string>> heads) -> Future<void> {
+      // Until the client closes the connection (which may be after the test's end).
+      try {
+        for (;;) {
+          heads->push_back(co_await s->read_until("\r\n\r\n"));
+          co_await s->write(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        }
+      } catch (const iostream::StreamClosedError&) {
+      }
+    }(s, heads);
+  });
+  std::string authority = "127.0.0.1:" + std::to_string(raw.port);
+  auto request_line = [&](const std::string& url) -> Future<std::string> {
+    return [](std::shared_ptr<AsyncHTTPClient> client, std::string url,
+              std::shared_ptr<std::vector<std::string>> heads) -> Future<std::string> {
+      BOOST_TEST((co_await client->fetch(url)).body == "ok");
+      const std::string& head = heads->back();
+      co_return head.substr(0, head.find("\r\n"));
+    }(http_client, url, heads);
+  };
+  BOOST_TEST(co_await request_line("http://" + authority + "/a%20b/c;d=1,e@f:g") == "GET /a%20b/c;d=1,e@f:g HTTP/1.1");
+  BOOST_TEST(co_await request_line("HTTP://" + authority + "/q?x=1&y=%2F/?z") == "GET /q?x=1&y=%2F/?z HTTP/1.1");
+  BOOST_TEST(co_await request_line("http://" + authority) == "GET / HTTP/1.1");
+  BOOST_TEST(co_await request_line("http://" + authority + "?") == "GET /? HTTP/1.1");
+  BOOST_TEST(co_await request_line("http://" + authority + "?k=v") == "GET /?k=v HTTP/1.1");
+  // A fragment is not sent (RFC 9110 7.1).
+  BOOST_TEST(co_await request_line("http://" + authority + "/f?g#frag") == "GET /f?g HTTP/1.1");
+  BOOST_TEST(heads->back().find("\r\nHost: " + authority + "\r\n") != std::string::npos);
+  // A port with leading zeros is the same port, and Host keeps it as written.
+  std::string zeros = "127.0.0.1:00" + std::to_string(raw.port);
+  BOOST_TEST(co_await request_line("http://" + zeros + "/z") == "GET /z HTTP/1.1");
+  BOOST_TEST(heads->back().find("\r\nHost: " + zeros + "\r\n") != std::string::npos);
+  // One connection for all of them: the pool key does not depend on how the URL was written.
+  BOOST_TEST(raw.accepted == 1);
+  // Not URLs: refused before any connection is made.
+  for (std::string bad : {"http://" + authority + "/a b", "http://" + authority + "/%zz", "http://" + authority + "/%2",
+                          std::string("127.0.0.1/x"), "http://" + authority + ":1/"}) {
+    bool raised = false;
+    try {
+      co_await http_client->fetch(bad);
+    } catch (const std::invalid_argument&) {
+      raised = true;
+    }
+    BOOST_TEST(raised, bad);
+  }
+  BOOST_TEST(raw.accepted == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
