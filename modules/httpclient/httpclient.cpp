@@ -25,6 +25,7 @@ module;
 #include <tuple>
 #include <utility>
 #include <variant>
+#include <vector>
 module tornado.httpclient;
 
 import tornado.util;
@@ -101,9 +102,27 @@ HTTPResponse::HTTPResponse(HTTPRequest request, int code, httputil::HTTPHeaders 
       error(std::move(error)),
       request_time(request_time),
       start_time(start_time) {
-  if (!this->error && (code < 200 || code >= 300)) {
+  set_error_from_code();
+}
+
+HTTPResponse::HTTPResponse(Taking, HTTPRequest&& request, int code, httputil::HTTPHeaders&& headers,
+                           std::string&& body, std::string&& effective_url, double request_time, std::string&& reason,
+                           double start_time)
+    : request(std::move(request)),
+      code(code),
+      reason(std::move(reason)),
+      headers(std::move(headers)),
+      body(std::move(body)),
+      effective_url(effective_url.empty() ? this->request.url : std::move(effective_url)),
+      request_time(request_time),
+      start_time(start_time) {
+  set_error_from_code();
+}
+
+void HTTPResponse::set_error_from_code() {
+  if (!error && (code < 200 || code >= 300)) {
     error_is_response_code_ = true;
-    this->error = std::make_exception_ptr(HTTPClientError(code, this->reason));
+    error = std::make_exception_ptr(HTTPClientError(code, reason));
   }
 }
 
@@ -141,7 +160,9 @@ struct AsyncHTTPClient::Pool {
   ~Pool() { clear(); }
 
   AsyncHTTPClient& owner;
-  std::map<std::string, std::deque<Idle>, std::less<>> idle;
+  // Oldest first. A key's vector stays when it empties (the next put would make it again, with
+  // its map node and storage): expire() removes the empty ones, so keys no longer used go.
+  std::map<std::string, std::vector<Idle>, std::less<>> idle;
   std::map<std::string, netutil::SSLContext> tls_contexts;
   std::uint64_t next_id = 0;
   std::size_t count = 0;
@@ -163,7 +184,6 @@ struct AsyncHTTPClient::Pool {
       else
         found = std::move(entry.stream);
     }
-    if (it->second.empty()) idle.erase(it);
     return found;
   }
 
@@ -175,11 +195,11 @@ struct AsyncHTTPClient::Pool {
       return;
     }
     auto it = idle.find(key);
-    if (it == idle.end()) it = idle.emplace(std::string(key), std::deque<Idle>()).first;
+    if (it == idle.end()) it = idle.emplace(std::string(key), std::vector<Idle>()).first;
     auto& queue = it->second;
     while (queue.size() >= cap) {
       Idle oldest = std::move(queue.front());
-      queue.pop_front();
+      queue.erase(queue.begin());
       --count;
       oldest.stream->set_close_callback(nullptr);
       oldest.stream->close();
@@ -213,13 +233,14 @@ struct AsyncHTTPClient::Pool {
     for (auto it = idle.begin(); it != idle.end();) {
       auto& queue = it->second;
       // Oldest first in each queue.
-      while (!queue.empty() && queue.front().since + timeout <= now) {
-        Idle entry = std::move(queue.front());
-        queue.pop_front();
+      std::size_t expired = 0;
+      while (expired < queue.size() && queue[expired].since + timeout <= now) {
+        Idle& entry = queue[expired++];
         --count;
         entry.stream->set_close_callback(nullptr);
         entry.stream->close();
       }
+      queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(expired));
       if (!queue.empty() && (!next || queue.front().since + timeout < *next)) next = queue.front().since + timeout;
       it = queue.empty() ? idle.erase(it) : std::next(it);
     }
@@ -236,7 +257,6 @@ struct AsyncHTTPClient::Pool {
         queue.erase(e);
         --count;
         entry.stream->close();
-        if (queue.empty()) idle.erase(it);
         return;
       }
     }
@@ -458,7 +478,7 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
   double start_wall_time;
   bool released = false;
   std::shared_ptr<iostream::IOStream> stream;
-  std::unique_ptr<http1connection::HTTP1Connection> connection;
+  std::optional<http1connection::HTTP1Connection> connection;  // in place: one allocation less
   std::optional<ioloop::TimeoutHandle> timeout;
   int code = 0;
   std::string reason;
@@ -647,7 +667,7 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
             });
           }
         }
-        connection = std::make_unique<http1connection::HTTP1Connection>(stream, true, params, &client_context());
+        connection.emplace(stream, true, params, &client_context());
         // Writes the request; on a reused connection, waits for the response to start, to tell a
         // connection the server closed before it saw the request (StreamClosedError) from a
         // failure later on.
@@ -829,11 +849,12 @@ struct AsyncHTTPClient::Connection : httputil::HTTPMessageDelegate, std::enable_
       std::string effective_url = original ? request->url : std::string();
       // The response carries the request as given to fetch. Nothing else holds it once the
       // request is done (a redirect's hops share `original`, which is copied): moved, not copied,
-      // straight into the argument (a request is big: each move costs).
-      const bool steal = !original && request.use_count() == 1;
-      run_callback(HTTPResponse(steal ? HTTPRequest(std::move(*request)) : HTTPRequest(original ? *original : *request),
-                                code, std::move(headers), std::move(body), std::move(effective_url), nullptr,
-                                request_time, std::move(reason), start_wall_time),
+      // and straight into the response (a request is big: each move costs).
+      std::optional<HTTPRequest> copy;
+      if (original || request.use_count() != 1) copy.emplace(original ? *original : *request);
+      run_callback(HTTPResponse(HTTPResponse::Taking{}, copy ? std::move(*copy) : std::move(*request), code,
+                                std::move(headers), std::move(body), std::move(effective_url), request_time,
+                                std::move(reason), start_wall_time),
                    now);
     }
   }

@@ -156,6 +156,11 @@ class HTTPResponse {
 
  private:
   friend class AsyncHTTPClient;
+  // The client's: takes the request (big, and moved once instead of twice) and the rest by rvalue.
+  struct Taking {};
+  HTTPResponse(Taking, HTTPRequest&& request, int code, httputil::HTTPHeaders&& headers, std::string&& body,
+               std::string&& effective_url, double request_time, std::string&& reason, double start_time);
+  void set_error_from_code();
   bool error_is_response_code_ = false;
 };
 
