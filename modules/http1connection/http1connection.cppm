@@ -63,7 +63,7 @@ class HTTP1Connection final : public httputil::HTTPConnection {
 
   /// Calls `callback` if the connection closes while no message is being read (a client that
   /// hangs up before its response was written). Mirrors HTTP1Connection.set_close_callback.
-  void set_close_callback(util::Callback callback);
+  void set_close_callback(util::Callback callback) override;
   /// Closes the stream. Mirrors HTTP1Connection.close.
   void close();
   /// Takes the stream away from HTTP processing (for WebSockets), during headers_received.

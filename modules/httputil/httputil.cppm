@@ -275,6 +275,10 @@ class HTTPConnection {
   virtual void finish() = 0;
   /// The transport's context (peer address, protocol).
   virtual const RequestContext& context() const noexcept = 0;
+  /// Calls `callback` if the connection closes before the message is finished; an empty callback
+  /// clears it. The default does nothing (a connection that never closes early).
+  /// Mirrors HTTP1Connection.set_close_callback, which tornado.web calls on any connection.
+  virtual void set_close_callback(util::Callback callback) {}
 };
 
 /// Receives one HTTP message (request or response) as it arrives. A method returning a Future

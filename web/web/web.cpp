@@ -2,6 +2,7 @@
 module;
 #include <openssl/evp.h>
 
+#include <charconv>
 #include <chrono>
 #include <ctime>
 #include <cstdint>
@@ -154,17 +155,52 @@ bool valid_reason(std::string_view reason) {
 }
 
 
-// JSON as json_encode writes it: "</" escaped so that the text is safe inside <script>.
-std::string json_text(const boost::json::object& obj) {
-  std::string s = boost::json::serialize(obj);
-  if (s.find("</") == std::string::npos) return s;
-  std::string out;
-  out.reserve(s.size() + 8);
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    out += s[i];
-    if (s[i] == '<' && i + 1 < s.size() && s[i + 1] == '/') out += '\\';
+// Appends `obj` to `out` as json_encode writes it: "</" escaped so that the text is safe inside
+// <script>. Serialized straight into `out` (no temporary string), and only what was appended is
+// scanned for "</".
+void append_json(std::string& out, const boost::json::object& obj) {
+  const std::size_t start = out.size();
+  unsigned char stack[256];  // the serializer's own stack, for nesting
+  boost::json::serializer sr(boost::json::storage_ptr(), stack, sizeof stack);
+  sr.reset(&obj);
+  char buf[512];
+  do {
+    auto part = sr.read(buf, sizeof buf);
+    out.append(part.data(), part.size());
+  } while (!sr.done());
+  auto lt = out.find("</", start);
+  if (lt == std::string::npos) return;
+  std::string tail;
+  tail.reserve(out.size() - lt + 8);
+  for (std::size_t i = lt; i < out.size(); ++i) {
+    tail += out[i];
+    if (out[i] == '<' && i + 1 < out.size() && out[i + 1] == '/') tail += '\\';
   }
-  return out;
+  out.resize(lt);
+  out += tail;
+}
+
+// The headers every response starts with (Tornado's clear(): Server, Content-Type, Date), built
+// once per thread and copied into each handler: a copy costs less than adding them one by one.
+// The Date is refreshed when http_date_now's second moves on.
+const httputil::HTTPHeaders& default_headers() {
+  struct Defaults {
+    httputil::HTTPHeaders headers;
+    std::string date;
+    Defaults() {
+      date = httputil::http_date_now();
+      headers.add("Server", server_header);
+      headers.add("Content-Type", "text/html; charset=UTF-8");
+      headers.add("Date", date);
+    }
+  };
+  thread_local Defaults defaults;
+  std::string_view now = httputil::http_date_now();
+  if (now != defaults.date) {
+    defaults.date = now;
+    defaults.headers.set("Date", now);
+  }
+  return defaults.headers;
 }
 
 std::string sha1_hex(std::string_view data) {
@@ -325,8 +361,7 @@ void RequestHandler::init(Application& application, std::shared_ptr<httputil::HT
   cls_ = &cls;
   method_index_ = detail::method_index(request_->method);
   clear();
-  if (auto* c = dynamic_cast<http1connection::HTTP1Connection*>(request_->connection))
-    c->set_close_callback([this] { on_connection_close(); });
+  if (auto* c = request_->connection) c->set_close_callback([this] { on_connection_close(); });
 }
 
 const Settings& RequestHandler::settings() const noexcept { return application_->settings(); }
@@ -578,8 +613,9 @@ void RequestHandler::write(std::string_view chunk) {
 
 void RequestHandler::write(const boost::json::object& chunk) {
   if (finished_) throw std::runtime_error("Cannot write() after finish()");
-  set_header("Content-Type", "application/json; charset=UTF-8");
-  write_buffer_ += json_text(chunk);
+  // A constant value: set_header's check for control characters has nothing to find.
+  headers_.set("Content-Type", "application/json; charset=UTF-8");
+  append_json(write_buffer_, chunk);
 }
 
 void RequestHandler::write(const boost::json::value& chunk) {
@@ -594,14 +630,11 @@ void RequestHandler::write(const boost::json::value& chunk) {
 }
 
 void RequestHandler::clear() {
-  headers_.clear();
-  headers_.set("Server", server_header);
-  headers_.set("Content-Type", "text/html; charset=UTF-8");
-  headers_.set("Date", httputil::http_date_now());
+  headers_ = default_headers();
   set_default_headers();
   write_buffer_.clear();
   status_code_ = 200;
-  reason_ = "OK";
+  if (reason_ != "OK") reason_ = "OK";
 }
 
 Future<void> RequestHandler::flush(bool include_footers) {
@@ -631,10 +664,15 @@ Future<void> RequestHandler::finish() {
   if (!headers_written_) {
     if (status_code_ == 200 && (request_->method == "GET" || request_->method == "HEAD") &&
         !headers_.contains("Etag")) {
-      set_etag_header();
-      if (check_etag_header()) {
-        write_buffer_.clear();
-        set_status(304);
+      // set_etag_header() then check_etag_header(), which cannot match when no Etag was set.
+      // The header is known absent: add() is set() without its scan.
+      if (auto etag = compute_etag()) {
+        check_header_value(*etag);
+        headers_.add("Etag", *etag);
+        if (check_etag_header()) {
+          write_buffer_.clear();
+          set_status(304);
+        }
       }
     }
     if (status_code_ == 204 || status_code_ == 304 || (status_code_ >= 100 && status_code_ < 200)) {
@@ -642,11 +680,13 @@ Future<void> RequestHandler::finish() {
         throw std::logic_error("Cannot send body with " + std::to_string(status_code_));
       clear_representation_headers();
     } else if (!headers_.contains("Content-Length")) {
-      set_header("Content-Length", write_buffer_.size());
+      char digits[24];
+      auto [end, ec] = std::to_chars(digits, digits + sizeof digits, write_buffer_.size());
+      headers_.add("Content-Length", std::string_view(digits, static_cast<std::size_t>(end - digits)));
     }
   }
   auto* conn = request_->connection;
-  if (auto* c = dynamic_cast<http1connection::HTTP1Connection*>(conn)) c->set_close_callback({});
+  if (conn) conn->set_close_callback({});
   auto future = flush(true);
   if (conn) conn->finish();
   application_->log_request(*this);
