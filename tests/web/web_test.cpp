@@ -2175,3 +2175,49 @@ BOOST_FIXTURE_TEST_CASE(test_round_trip, SignedCookieTest) {
   BOOST_TEST(fetch("/").body == "(none)");
 }
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// WriteJSONTest (C++ only): write(dict) writes boost::json's text with tornado.web's own writer;
+// it must give the same bytes as boost::json::serialize, with "</" escaped as json_encode does.
+
+namespace {
+json::object tricky_json() {
+  std::string controls;
+  for (int c = 0; c < 0x20; ++c) controls += static_cast<char>(c);
+  json::object obj;
+  obj["controls"] = controls;
+  obj["quote \" back \\ slash / del \x7f"] = "\xc3\xa9 \xff </script> <\\/ <";
+  obj["ints"] = json::array{std::int64_t{INT64_MIN}, -1, 0, 7, std::uint64_t{UINT64_MAX}};
+  obj["doubles"] = json::array{0.1, -2.5e-300, 1e300, 0.0, -0.0, 3.0};
+  obj["literals"] = json::array{true, false, nullptr, json::array{}, json::object{}, ""};
+  json::value deep = "bottom";  // deeper than the writer recurses: boost's serializer takes over
+  for (int i = 0; i < 100; ++i) {
+    if (i % 2) deep = json::object{{"o", deep}};
+    else deep = json::array{deep, i};
+  }
+  obj["deep"] = deep;
+  return obj;
+}
+struct WriteJSONHandler : web::RequestHandler {
+  void get() {
+    write("</");  // text written before: not escaped
+    write(tricky_json());
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(WriteJSONTest)
+BOOST_FIXTURE_TEST_CASE(test_write_json_bytes, SimpleHandlerTestCase<WriteJSONHandler>) {
+  auto response = fetch("/");
+  std::string serialized = json::serialize(tricky_json());
+  std::string expected = "</";
+  for (std::size_t i = 0; i < serialized.size(); ++i) {
+    expected += serialized[i];
+    if (serialized[i] == '<' && i + 1 < serialized.size() && serialized[i + 1] == '/') expected += '\\';
+  }
+  BOOST_TEST(response.code == 200);
+  BOOST_TEST(response.body == expected);
+  BOOST_TEST(response.body.find("<\\/script>") != std::string::npos);
+  BOOST_TEST(response.headers.get("Content-Type", "") == "application/json; charset=UTF-8");
+}
+BOOST_AUTO_TEST_SUITE_END()

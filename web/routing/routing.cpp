@@ -1,5 +1,6 @@
 module;
 #include <boost/regex.hpp>
+#include <sanitizer/asan_interface.h>
 
 #include <cstddef>
 #include <functional>
@@ -8,6 +9,7 @@ module;
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -157,6 +159,69 @@ std::string re_unescape(std::string_view s) {
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Recycled memory
+
+namespace detail {
+namespace {
+constexpr std::size_t kGranule = 64;   // bytes: block sizes are multiples of this
+constexpr std::size_t kClasses = 16;   // sizes cached: up to kClasses * kGranule bytes
+constexpr unsigned kKeep = 32;         // blocks kept per size
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+struct BlockCache {
+  FreeBlock* heads[kClasses] = {};
+  unsigned counts[kClasses] = {};
+  ~BlockCache() {
+    for (std::size_t c = 0; c < kClasses; ++c) {
+      while (FreeBlock* b = heads[c]) {
+        ASAN_UNPOISON_MEMORY_REGION(b, (c + 1) * kGranule);
+        heads[c] = b->next;
+        ::operator delete(b, (c + 1) * kGranule);
+      }
+    }
+  }
+};
+
+thread_local BlockCache block_cache;
+}  // namespace
+
+void* allocate_recycled(std::size_t size) {
+  std::size_t c = size == 0 ? 0 : (size - 1) / kGranule;
+  if (c >= kClasses) return ::operator new(size);
+  BlockCache& cache = block_cache;
+  if (FreeBlock* b = cache.heads[c]) {
+    ASAN_UNPOISON_MEMORY_REGION(b, (c + 1) * kGranule);
+    cache.heads[c] = b->next;
+    --cache.counts[c];
+    return b;
+  }
+  return ::operator new((c + 1) * kGranule);
+}
+
+void deallocate_recycled(void* p, std::size_t size) noexcept {
+  std::size_t c = size == 0 ? 0 : (size - 1) / kGranule;
+  if (c >= kClasses) {
+    ::operator delete(p, size);
+    return;
+  }
+  BlockCache& cache = block_cache;
+  if (cache.counts[c] >= kKeep) {
+    ::operator delete(p, (c + 1) * kGranule);
+    return;
+  }
+  auto* b = static_cast<FreeBlock*>(p);
+  b->next = cache.heads[c];
+  cache.heads[c] = b;
+  ++cache.counts[c];
+  // A use after free of a cached block is still caught under AddressSanitizer.
+  ASAN_POISON_MEMORY_REGION(b, (c + 1) * kGranule);
+}
+}  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
 // Matchers
@@ -339,9 +404,22 @@ class CallableAdapter final : public RequestDelegate {
   std::string body_;
 };
 
+// Whether `d` is a RequestDelegate. A server routes to a few delegate types, so the answer of the
+// dynamic_cast is remembered for the last dynamic type seen: then the check is a type comparison.
+bool is_request_delegate(httputil::HTTPMessageDelegate& d) {
+  thread_local const std::type_info* last_type = nullptr;
+  thread_local bool last_answer = false;
+  const std::type_info* type = &typeid(d);
+  if (type != last_type) {
+    last_answer = dynamic_cast<RequestDelegate*>(&d) != nullptr;
+    last_type = type;
+  }
+  return last_answer;
+}
+
 // Builds the request when its headers arrive, routes it, and forwards the message to the delegate
 // found. Mirrors _RoutingDelegate.
-class RoutingDelegate final : public httputil::HTTPMessageDelegate {
+class RoutingDelegate final : public httputil::HTTPMessageDelegate, public detail::Recycled {
  public:
   RoutingDelegate(Router& router, const void* server_conn, httputil::HTTPConnection* conn)
       : router_(router), server_conn_(server_conn), conn_(conn) {}
@@ -353,13 +431,14 @@ class RoutingDelegate final : public httputil::HTTPMessageDelegate {
   std::optional<Future<void>> headers_received(const httputil::StartLine& start_line,
                                                httputil::HTTPHeaders headers) override {
     const auto& sl = std::get<httputil::RequestStartLine>(start_line);
-    request_ = std::make_shared<httputil::HTTPServerRequest>(sl, std::move(headers), conn_, server_conn_);
+    request_ = std::allocate_shared<httputil::HTTPServerRequest>(detail::RecyclingAllocator<httputil::HTTPServerRequest>(),
+                                                                  sl, std::move(headers), conn_, server_conn_);
     delegate_ = router_.find_handler(request_);
     if (!delegate_) {
       log::app_log().debug("Delegate for {} {} request not found", sl.method, sl.path);
       delegate_ = std::make_unique<DefaultMessageDelegate>(conn_);
     }
-    if (dynamic_cast<RequestDelegate*>(delegate_.get())) return delegate_->headers_received(start_line, {});
+    if (is_request_delegate(*delegate_)) return delegate_->headers_received(start_line, {});
     return delegate_->headers_received(start_line, request_->headers);
   }
   std::optional<Future<void>> data_received(std::string chunk) override {

@@ -2,11 +2,13 @@
 module;
 #include <openssl/evp.h>
 
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <ctime>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <map>
@@ -15,6 +17,7 @@ module;
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -155,19 +158,156 @@ bool valid_reason(std::string_view reason) {
 }
 
 
+// JSON text, byte for byte as boost::json::serialize writes it (its escapes: \" \\ \b \t \n \f
+// \r and \u00xx for the other control characters, every other byte as is), appended to `out`
+// without the serializer's resumable state machine, which costs several times more for the small
+// documents handlers answer with. Doubles keep boost's own shortest form (serialize is called for
+// them), and a document nested deeper than kJsonDepth is left to boost's serializer, which does
+// not recurse.
+constexpr int kJsonDepth = 64;
+
+// Gathers the text in a buffer on the stack and appends it to the string a block at a time, so
+// that writing a byte is a store rather than a checked append. flush() appends what is left.
+class JsonOut {
+ public:
+  explicit JsonOut(std::string& out) : out_(out) {}
+  JsonOut(const JsonOut&) = delete;
+  JsonOut& operator=(const JsonOut&) = delete;
+  void put(char c) {
+    if (n_ == sizeof buf_) flush();
+    buf_[n_++] = c;
+  }
+  void put(std::string_view s) {
+    if (s.size() > sizeof buf_ - n_) {
+      flush();
+      if (s.size() > sizeof buf_) {
+        out_.append(s);
+        return;
+      }
+    }
+    std::memcpy(buf_ + n_, s.data(), s.size());
+    n_ += s.size();
+  }
+  void flush() {
+    out_.append(buf_, n_);
+    n_ = 0;
+  }
+
+ private:
+  std::string& out_;
+  std::size_t n_ = 0;
+  char buf_[512];
+};
+
+// The bytes boost::json escapes: control characters, '"' and '\\'.
+constexpr std::array<bool, 256> kJsonEscaped = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = true;
+  t['"'] = t['\\'] = true;
+  return t;
+}();
+
+void write_json_string(JsonOut& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.put('"');
+  std::size_t run = 0;  // the start of the bytes not yet written, which need no escape
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (!kJsonEscaped[c]) continue;
+    out.put(s.substr(run, i - run));
+    run = i + 1;
+    out.put('\\');
+    switch (c) {
+      case '"': out.put('"'); break;
+      case '\\': out.put('\\'); break;
+      case '\b': out.put('b'); break;
+      case '\t': out.put('t'); break;
+      case '\n': out.put('n'); break;
+      case '\f': out.put('f'); break;
+      case '\r': out.put('r'); break;
+      default:
+        out.put("u00");
+        out.put(hex[c >> 4]);
+        out.put(hex[c & 15]);
+    }
+  }
+  out.put(s.substr(run));
+  out.put('"');
+}
+
+void write_json(JsonOut& out, const boost::json::object& obj, int depth);
+
+void write_json(JsonOut& out, const boost::json::value& v, int depth) {
+  char digits[24];
+  switch (v.kind()) {
+    case boost::json::kind::null:
+      out.put("null");
+      return;
+    case boost::json::kind::bool_:
+      out.put(v.get_bool() ? "true" : "false");
+      return;
+    case boost::json::kind::int64: {
+      auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v.get_int64());
+      out.put(std::string_view(digits, static_cast<std::size_t>(end - digits)));
+      return;
+    }
+    case boost::json::kind::uint64: {
+      auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v.get_uint64());
+      out.put(std::string_view(digits, static_cast<std::size_t>(end - digits)));
+      return;
+    }
+    case boost::json::kind::double_:
+      out.put(boost::json::serialize(v));
+      return;
+    case boost::json::kind::string:
+      write_json_string(out, v.get_string());
+      return;
+    case boost::json::kind::array: {
+      if (depth >= kJsonDepth) {
+        out.put(boost::json::serialize(v));
+        return;
+      }
+      out.put('[');
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) out.put(',');
+        first = false;
+        write_json(out, e, depth + 1);
+      }
+      out.put(']');
+      return;
+    }
+    case boost::json::kind::object:
+      write_json(out, v.get_object(), depth);
+      return;
+  }
+}
+
+void write_json(JsonOut& out, const boost::json::object& obj, int depth) {
+  if (depth >= kJsonDepth) {
+    out.put(boost::json::serialize(obj));
+    return;
+  }
+  out.put('{');
+  bool first = true;
+  for (const auto& kv : obj) {
+    if (!first) out.put(',');
+    first = false;
+    write_json_string(out, kv.key());
+    out.put(':');
+    write_json(out, kv.value(), depth + 1);
+  }
+  out.put('}');
+}
+
 // Appends `obj` to `out` as json_encode writes it: "</" escaped so that the text is safe inside
-// <script>. Serialized straight into `out` (no temporary string), and only what was appended is
+// <script>. Written straight into `out` (no temporary string), and only what was appended is
 // scanned for "</".
 void append_json(std::string& out, const boost::json::object& obj) {
   const std::size_t start = out.size();
-  unsigned char stack[256];  // the serializer's own stack, for nesting
-  boost::json::serializer sr(boost::json::storage_ptr(), stack, sizeof stack);
-  sr.reset(&obj);
-  char buf[512];
-  do {
-    auto part = sr.read(buf, sizeof buf);
-    out.append(part.data(), part.size());
-  } while (!sr.done());
+  JsonOut writer(out);
+  write_json(writer, obj, 0);
+  writer.flush();
   auto lt = out.find("</", start);
   if (lt == std::string::npos) return;
   std::string tail;
@@ -202,6 +342,24 @@ const httputil::HTTPHeaders& default_headers() {
   }
   return defaults.headers;
 }
+
+// The response headers of the last handlers destroyed on this thread (a few: handlers of
+// several connections may end before the next one starts), kept for the next handlers' clear():
+// copying the default headers over them reuses their list and their values' memory, so a
+// response's headers cost no allocation (the list also has room for Content-Length).
+// spare_headers_gone is set when the thread's spares are destroyed (a trivially destructible
+// flag, readable later), so a handler destroyed after that, at exit, leaves them alone.
+thread_local bool spare_headers_gone = false;
+struct SpareHeaders {
+  static constexpr std::size_t kKeep = 32;
+  std::array<httputil::HTTPHeaders, kKeep> spares;
+  std::size_t count = 0;
+  SpareHeaders() = default;
+  SpareHeaders(const SpareHeaders&) = delete;
+  SpareHeaders& operator=(const SpareHeaders&) = delete;
+  ~SpareHeaders() { spare_headers_gone = true; }
+};
+thread_local SpareHeaders spare_headers;
 
 std::string sha1_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -303,7 +461,7 @@ struct HandlerAccess {
 
   // Runs the handler's stages synchronously as far as they go; continues in a coroutine only if
   // one of them returned a pending future. So plain handlers cost no coroutine frame.
-  static void run(std::shared_ptr<RequestHandler> h) {
+  static void run(const std::shared_ptr<RequestHandler>& h) {
     detail::MaybeFuture pending;
     try {
       pending = h->step();
@@ -311,7 +469,7 @@ struct HandlerAccess {
       h->on_execute_exception(std::current_exception());
       return;
     }
-    if (pending) (void)run_async(std::move(h), std::move(*pending));
+    if (pending) (void)run_async(h, std::move(*pending));
   }
 
   static Future<void> run_async(std::shared_ptr<RequestHandler> h, Future<void> pending) {
@@ -352,7 +510,14 @@ void init_handler(RequestHandler& h, Application& application, std::shared_ptr<h
 // RequestHandler
 
 RequestHandler::RequestHandler() = default;
-RequestHandler::~RequestHandler() = default;
+RequestHandler::~RequestHandler() {
+  // A list grown past the usual few headers is not worth keeping.
+  auto capacity = headers_.fields().capacity();
+  if (!spare_headers_gone && capacity > 0 && capacity <= 16) {
+    auto& s = spare_headers;
+    if (s.count < SpareHeaders::kKeep) s.spares[s.count++] = std::move(headers_);
+  }
+}
 
 void RequestHandler::init(Application& application, std::shared_ptr<httputil::HTTPServerRequest> request,
                           const detail::HandlerClass& cls) {
@@ -630,6 +795,10 @@ void RequestHandler::write(const boost::json::value& chunk) {
 }
 
 void RequestHandler::clear() {
+  if (headers_.fields().capacity() == 0 && !spare_headers_gone) {
+    auto& s = spare_headers;
+    if (s.count > 0) headers_ = std::move(s.spares[--s.count]);
+  }
   headers_ = default_headers();
   set_default_headers();
   write_buffer_.clear();
@@ -1009,7 +1178,7 @@ namespace {
 
 // Runs one request through a handler: buffers the body (or streams it to data_received), then
 // executes the handler. Mirrors _HandlerDelegate.
-class HandlerDelegate final : public routing::RequestDelegate {
+class HandlerDelegate final : public routing::RequestDelegate, public routing::detail::Recycled {
  public:
   HandlerDelegate(Application& app, std::shared_ptr<httputil::HTTPServerRequest> request, const HandlerFactory& factory,
                   routing::MatchResult params)
@@ -1100,6 +1269,22 @@ class HandlerDelegate final : public routing::RequestDelegate {
 // ---------------------------------------------------------------------------------------------
 // Application
 
+namespace {
+// The HandlerFactory `target` is, or null. Rule targets are of a few types, so the answer of the
+// dynamic_cast is remembered for the last dynamic type seen: then it costs a type comparison.
+const HandlerFactory* as_handler_factory(const routing::CustomTarget& target) {
+  thread_local const std::type_info* last_type = nullptr;
+  thread_local bool last_answer = false;
+  const std::type_info* type = &typeid(target);
+  if (type != last_type) {
+    last_answer = dynamic_cast<const HandlerFactory*>(&target) != nullptr;
+    last_type = type;
+  }
+  // HandlerFactory is CustomTarget's only base path in a factory: the static_cast is exact.
+  return last_answer ? static_cast<const HandlerFactory*>(&target) : nullptr;
+}
+}  // namespace
+
 // The router of an Application: knows handler factories as targets, and makes nested lists of
 // rules into routers of its own kind. Mirrors _ApplicationRouter.
 struct Application::ApplicationRouter final : routing::ReversibleRuleRouter {
@@ -1113,7 +1298,7 @@ struct Application::ApplicationRouter final : routing::ReversibleRuleRouter {
       const routing::Target& target, const std::shared_ptr<httputil::HTTPServerRequest>& request,
       routing::MatchResult& params) override {
     if (const auto* custom = target.custom()) {
-      if (const auto* factory = dynamic_cast<const HandlerFactory*>(custom))
+      if (const auto* factory = as_handler_factory(*custom))
         return app.get_handler_delegate(request, *factory, std::move(params));
     }
     return ReversibleRuleRouter::get_target_delegate(target, request, params);
@@ -1148,7 +1333,9 @@ Application::Application(std::vector<routing::Rule> handlers, Settings settings,
   not_found_ = handler<ErrorHandler>(404);
   wildcard_router_ = std::make_shared<ApplicationRouter>(*this, std::move(handlers));
   std::vector<routing::Rule> top;
-  top.emplace_back(std::make_shared<routing::AnyMatches>(), routing::Target(wildcard_router_));
+  auto any = std::make_shared<routing::AnyMatches>();
+  any_matches_ = any.get();
+  top.emplace_back(std::move(any), routing::Target(wildcard_router_));
   default_router_ = std::make_shared<ApplicationRouter>(*this, std::move(top));
 }
 
@@ -1182,7 +1369,13 @@ void Application::add_transform(TransformFactory transform) { transforms_.push_b
 
 std::unique_ptr<httputil::HTTPMessageDelegate> Application::find_handler(
     const std::shared_ptr<httputil::HTTPServerRequest>& request) {
-  if (auto d = default_router_->find_handler(request)) return d;
+  // Until add_handlers, the default router holds its one rule (AnyMatches -> wildcard_router),
+  // whose routing is the wildcard router's: ask it directly, one match and one level fewer.
+  const auto& top = default_router_->rules();
+  bool only_wildcard = top.size() == 1 && top[0].matcher.get() == any_matches_ &&
+                       top[0].target.router() == wildcard_router_.get();
+  if (auto d = only_wildcard ? wildcard_router_->find_handler(request) : default_router_->find_handler(request))
+    return d;
   if (settings_.default_handler_class) return get_handler_delegate(request, *settings_.default_handler_class);
   return get_handler_delegate(request, *not_found_);
 }

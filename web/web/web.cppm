@@ -700,7 +700,8 @@ class HandlerFactoryImpl final : public HandlerFactory {
   explicit HandlerFactoryImpl(A... args) : HandlerFactory(handler_class_v<T>), args_(std::move(args)...) {}
   std::shared_ptr<RequestHandler> create(Application& application,
                                          std::shared_ptr<httputil::HTTPServerRequest> request) const override {
-    auto h = std::make_shared<T>();
+    // Handlers are made and destroyed for every request: their memory is recycled.
+    auto h = std::allocate_shared<T>(routing::detail::RecyclingAllocator<T>());
     init_handler(*h, application, std::move(request), handler_class_v<T>);
     if constexpr (requires(T& t) { t.initialize(std::declval<const A&>()...); }) {
       std::apply([&](const auto&... a) { h->initialize(a...); }, args_);
@@ -816,6 +817,8 @@ class Application : public routing::ReversibleRouter {
   std::vector<TransformFactory> transforms_;
   std::shared_ptr<routing::ReversibleRuleRouter> wildcard_router_;
   std::shared_ptr<routing::ReversibleRuleRouter> default_router_;
+  // The matcher of default_router_'s first rule, as the constructor made it (see find_handler).
+  const routing::Matcher* any_matches_ = nullptr;
   std::shared_ptr<HandlerFactory> not_found_;
   std::vector<std::unique_ptr<httpserver::HTTPServer>> servers_;
 };
