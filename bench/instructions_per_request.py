@@ -18,7 +18,8 @@ Usage:
   --keep     keep the callgrind output directory (always printed)
 
 The counts include everything the server process does while loaded (the IOLoop, system call
-wrappers, malloc), not the kernel's work.
+wrappers, malloc, and wrk's connection set-up and teardown), not the kernel's work. A one-second
+run before the counted one warms the server up (lazy symbol binding, first allocations).
 """
 import os
 import re
@@ -75,13 +76,20 @@ def main(argv):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_listening(port, proc)
+
+        def wrk(seconds):
+            argv = ["wrk", "-t1", "-c" + opts["connections"], "-d%ss" % seconds, "-H", "Accept: " + ACCEPT,
+                    "-H", "Connection: keep-alive", "http://127.0.0.1:%d%s" % (port, opts["path"])]
+            if int(opts["pipeline"]) > 1:
+                argv[1:1] = ["-s", os.path.join(HERE, "pipeline.lua")]
+                argv += ["--", opts["pipeline"]]
+            return subprocess.run(argv, check=True, capture_output=True, text=True)
+
+        # A warm-up run first: the first calls of each library function (lazy binding), the first
+        # allocations and the caches would otherwise be counted as if they were per request.
+        wrk(1)
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wrk = ["wrk", "-t1", "-c" + opts["connections"], "-d" + opts["seconds"] + "s", "-H", "Accept: " + ACCEPT,
-               "-H", "Connection: keep-alive", "http://127.0.0.1:%d%s" % (port, opts["path"])]
-        if int(opts["pipeline"]) > 1:
-            wrk[1:1] = ["-s", os.path.join(HERE, "pipeline.lua")]
-            wrk += ["--", opts["pipeline"]]
-        res = subprocess.run(wrk, check=True, capture_output=True, text=True)
+        res = wrk(opts["seconds"])
         m = re.search(r"(\d+) requests in", res.stdout)
         if not m:
             sys.exit("cannot read wrk's output:\n" + res.stdout)
