@@ -99,12 +99,14 @@ namespace {
 // Puts `name` in Http-Header-Case in place. Most names arrive already so (clients and handlers
 // write "Content-Type"), so the usual case rewrites each byte with itself.
 void normalize_in_place(std::string& name) noexcept {
-  bool start = true;
-  for (auto& c : name) {
-    auto u = static_cast<unsigned char>(c);
-    c = static_cast<char>(start ? ascii_upper(u) : ascii_lower(u));
-    start = c == '-';
-  }
+  // Lower-case everything, then upper-case each letter that starts a word: two simple loops
+  // the compiler unrolls, where one loop carrying "starts a word" from byte to byte cannot be.
+  char* p = name.data();
+  std::size_t n = name.size();
+  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<char>(ascii_lower(static_cast<unsigned char>(p[i])));
+  if (n) p[0] = static_cast<char>(ascii_upper(static_cast<unsigned char>(p[0])));
+  for (std::size_t i = 1; i < n; ++i)
+    if (p[i - 1] == '-') p[i] = static_cast<char>(ascii_upper(static_cast<unsigned char>(p[i])));
 }
 }  // namespace
 
@@ -138,8 +140,8 @@ void HTTPHeaders::add(std::string_view name, std::string_view value) {
   // Room for a usual request's or response's fields at once, rather than growing 1, 2, 4, 8
   // (each growth moves every field).
   if (fields_.capacity() == 0) fields_.reserve(kInitialCapacity);
-  // Constructed, not assigned: std::string's assign goes through its general _M_replace.
-  Field& f = fields_.emplace_back(std::string(name), std::string(value));
+  // Constructed in place, not assigned: std::string's assign goes through its general _M_replace.
+  Field& f = fields_.emplace_back(name, value);
   normalize_in_place(f.name);
   last_field_ = static_cast<std::ptrdiff_t>(fields_.size()) - 1;
 }

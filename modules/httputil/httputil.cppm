@@ -46,6 +46,9 @@ std::string normalize_header(std::string_view name);
 class HTTPHeaders {
  public:
   struct Field {
+    Field() = default;
+    /// Copies both; `name` is stored as given (HTTPHeaders normalizes it).
+    Field(std::string_view n, std::string_view v) : name(n), value(v) {}
     std::string name;   ///< normalized (Http-Header-Case)
     std::string value;
   };
@@ -102,10 +105,10 @@ class HTTPHeaders {
   std::vector<std::string_view> keys() const;
   /// The number of distinct names. Mirrors `len(headers)`.
   std::size_t size() const noexcept;
-  bool empty() const noexcept { return fields_.empty(); }
-  void clear() noexcept { fields_.clear(); }
+  inline bool empty() const noexcept { return fields_.empty(); }
+  inline void clear() noexcept { fields_.clear(); }
   /// The fields in the order they were added (not grouped).
-  const std::vector<Field>& fields() const noexcept { return fields_; }
+  inline const std::vector<Field>& fields() const noexcept { return fields_; }
 
   /// Adds one header line ("Name: value"); a line starting with whitespace continues the previous
   /// value (obs-fold, deprecated by RFC 9112 but still accepted, as Tornado does).

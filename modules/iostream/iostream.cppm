@@ -26,8 +26,8 @@ namespace tornado::iostream {
 template <class T>
 class StreamQueue {
  public:
-  bool empty() const noexcept { return head_ == items_.size(); }
-  std::size_t size() const noexcept { return items_.size() - head_; }
+  inline bool empty() const noexcept { return head_ == items_.size(); }
+  inline std::size_t size() const noexcept { return items_.size() - head_; }
   T& front() noexcept { return items_[head_]; }
   T& back() noexcept { return items_.back(); }
   auto begin() noexcept { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
@@ -159,7 +159,7 @@ class BaseIOStream {
   /// @returns a future as write()'s. @throws StreamClosedError if closed.
   Future<void> flush();
   /// True while write_deferred() data waits for a write, a flush or a read to send it.
-  bool has_deferred_writes() const noexcept { return deferred_; }
+  inline bool has_deferred_writes() const noexcept { return deferred_; }
 
   /// Calls `callback` (on the IOLoop) once the stream closes. Mirrors set_close_callback.
   void set_close_callback(util::Callback callback);
@@ -168,7 +168,7 @@ class BaseIOStream {
   /// @param error  the cause, kept in error(). Mirrors BaseIOStream.close(exc_info).
   void close(std::exception_ptr error = nullptr);
   /// True once closed. Mirrors BaseIOStream.closed.
-  bool closed() const noexcept { return closed_; }
+  inline bool closed() const noexcept { return closed_; }
   /// True while a read is pending. Mirrors BaseIOStream.reading.
   virtual bool reading() const noexcept {
     return read_future_.has_value() || read_into_future_.has_value() || read_more_future_.has_value();
@@ -176,7 +176,7 @@ class BaseIOStream {
   /// True while data is queued for writing. Mirrors BaseIOStream.writing.
   virtual bool writing() const noexcept { return write_buffer_size_ > 0; }
   /// Why the stream closed, if an error closed it. Mirrors BaseIOStream.error.
-  std::exception_ptr error() const noexcept { return error_; }
+  inline std::exception_ptr error() const noexcept { return error_; }
   /// Sets TCP_NODELAY (no effect on streams that are not TCP). Mirrors set_nodelay.
   virtual void set_nodelay(bool value) {}
 
@@ -196,11 +196,11 @@ class BaseIOStream {
   /// closes with nothing new; StreamBufferFullError past max_buffer_size.
   Future<void> read_more();
   /// Bytes queued for writing and not yet sent.
-  std::size_t write_buffer_size() const noexcept { return write_buffer_size_; }
+  inline std::size_t write_buffer_size() const noexcept { return write_buffer_size_; }
 
-  std::size_t max_buffer_size() const noexcept { return max_buffer_size_; }
-  std::size_t read_chunk_size() const noexcept { return read_chunk_size_; }
-  std::size_t max_write_buffer_size() const noexcept { return max_write_buffer_size_; }
+  inline std::size_t max_buffer_size() const noexcept { return max_buffer_size_; }
+  inline std::size_t read_chunk_size() const noexcept { return read_chunk_size_; }
+  inline std::size_t max_write_buffer_size() const noexcept { return max_write_buffer_size_; }
 
   /// The descriptor the IOLoop watches. Mirrors BaseIOStream.fileno.
   virtual int fileno() const noexcept = 0;
@@ -234,7 +234,7 @@ class BaseIOStream {
   /// Adds READ and/or WRITE to the events watched. Mirrors _add_io_state.
   void add_io_state(std::uint32_t events);
   /// The events watched, or nullopt before the first registration.
-  std::optional<std::uint32_t> io_state() const noexcept { return state_; }
+  inline std::optional<std::uint32_t> io_state() const noexcept { return state_; }
   /// Fails the other futures a subclass keeps (connect, handshake) on close.
   virtual void signal_closed_extra() {}
   /// Stops watching the descriptor and forgets it without closing it, so another stream can take
@@ -243,7 +243,7 @@ class BaseIOStream {
   /// Takes the close callback away (to move it to another stream, as start_tls does).
   util::Callback take_close_callback() noexcept { return std::move(close_callback_); }
 
-  ioloop::IOLoop& io_loop() const noexcept { return *io_loop_; }
+  inline ioloop::IOLoop& io_loop() const noexcept { return *io_loop_; }
   /// Set by a transport whose read_from_fd came back short, which for a plain socket means its
   /// receive queue was empty then; cleared by the next poller event on the descriptor. While it is
   /// set and READ is watched, a new read waits for the poller instead of trying the descriptor
@@ -384,7 +384,7 @@ class SSLIOStream : public IOStream {
   /// @throws std::logic_error if a wait is already pending. Mirrors SSLIOStream.wait_for_handshake.
   Future<void> wait_for_handshake();
   /// True once the handshake completed.
-  bool handshake_done() const noexcept { return !ssl_accepting_; }
+  inline bool handshake_done() const noexcept { return !ssl_accepting_; }
   /// The ALPN protocol agreed on, or "" if none.
   std::string selected_alpn_protocol() const;
   /// The peer's certificate in DER form, or "" if it sent none. Mirrors SSLSocket.getpeercert(True).
