@@ -2177,8 +2177,8 @@ BOOST_FIXTURE_TEST_CASE(test_round_trip, SignedCookieTest) {
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---------------------------------------------------------------------------------------------
-// WriteJSONTest (C++ only): write(dict) writes boost::json's text with tornado.web's own writer;
-// it must give the same bytes as boost::json::serialize, with "</" escaped as json_encode does.
+// WriteJSONTest (C++ only): write(dict) streams Boost.JSON's serializer into the response; it must give the
+// same bytes as boost::json::serialize, with "</" escaped as json_encode does.
 
 namespace {
 json::object tricky_json() {

@@ -158,156 +158,19 @@ bool valid_reason(std::string_view reason) {
 }
 
 
-// JSON text, byte for byte as boost::json::serialize writes it (its escapes: \" \\ \b \t \n \f
-// \r and \u00xx for the other control characters, every other byte as is), appended to `out`
-// without the serializer's resumable state machine, which costs several times more for the small
-// documents handlers answer with. Doubles keep boost's own shortest form (serialize is called for
-// them), and a document nested deeper than kJsonDepth is left to boost's serializer, which does
-// not recurse.
-constexpr int kJsonDepth = 64;
-
-// Gathers the text in a buffer on the stack and appends it to the string a block at a time, so
-// that writing a byte is a store rather than a checked append. flush() appends what is left.
-class JsonOut {
- public:
-  explicit JsonOut(std::string& out) : out_(out) {}
-  JsonOut(const JsonOut&) = delete;
-  JsonOut& operator=(const JsonOut&) = delete;
-  void put(char c) {
-    if (n_ == sizeof buf_) flush();
-    buf_[n_++] = c;
-  }
-  void put(std::string_view s) {
-    if (s.size() > sizeof buf_ - n_) {
-      flush();
-      if (s.size() > sizeof buf_) {
-        out_.append(s);
-        return;
-      }
-    }
-    std::memcpy(buf_ + n_, s.data(), s.size());
-    n_ += s.size();
-  }
-  void flush() {
-    out_.append(buf_, n_);
-    n_ = 0;
-  }
-
- private:
-  std::string& out_;
-  std::size_t n_ = 0;
-  char buf_[512];
-};
-
-// The bytes boost::json escapes: control characters, '"' and '\\'.
-constexpr std::array<bool, 256> kJsonEscaped = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 0x20; ++c) t[c] = true;
-  t['"'] = t['\\'] = true;
-  return t;
-}();
-
-void write_json_string(JsonOut& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.put('"');
-  std::size_t run = 0;  // the start of the bytes not yet written, which need no escape
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (!kJsonEscaped[c]) continue;
-    out.put(s.substr(run, i - run));
-    run = i + 1;
-    out.put('\\');
-    switch (c) {
-      case '"': out.put('"'); break;
-      case '\\': out.put('\\'); break;
-      case '\b': out.put('b'); break;
-      case '\t': out.put('t'); break;
-      case '\n': out.put('n'); break;
-      case '\f': out.put('f'); break;
-      case '\r': out.put('r'); break;
-      default:
-        out.put("u00");
-        out.put(hex[c >> 4]);
-        out.put(hex[c & 15]);
-    }
-  }
-  out.put(s.substr(run));
-  out.put('"');
-}
-
-void write_json(JsonOut& out, const boost::json::object& obj, int depth);
-
-void write_json(JsonOut& out, const boost::json::value& v, int depth) {
-  char digits[24];
-  switch (v.kind()) {
-    case boost::json::kind::null:
-      out.put("null");
-      return;
-    case boost::json::kind::bool_:
-      out.put(v.get_bool() ? "true" : "false");
-      return;
-    case boost::json::kind::int64: {
-      auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v.get_int64());
-      out.put(std::string_view(digits, static_cast<std::size_t>(end - digits)));
-      return;
-    }
-    case boost::json::kind::uint64: {
-      auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v.get_uint64());
-      out.put(std::string_view(digits, static_cast<std::size_t>(end - digits)));
-      return;
-    }
-    case boost::json::kind::double_:
-      out.put(boost::json::serialize(v));
-      return;
-    case boost::json::kind::string:
-      write_json_string(out, v.get_string());
-      return;
-    case boost::json::kind::array: {
-      if (depth >= kJsonDepth) {
-        out.put(boost::json::serialize(v));
-        return;
-      }
-      out.put('[');
-      bool first = true;
-      for (const auto& e : v.get_array()) {
-        if (!first) out.put(',');
-        first = false;
-        write_json(out, e, depth + 1);
-      }
-      out.put(']');
-      return;
-    }
-    case boost::json::kind::object:
-      write_json(out, v.get_object(), depth);
-      return;
-  }
-}
-
-void write_json(JsonOut& out, const boost::json::object& obj, int depth) {
-  if (depth >= kJsonDepth) {
-    out.put(boost::json::serialize(obj));
-    return;
-  }
-  out.put('{');
-  bool first = true;
-  for (const auto& kv : obj) {
-    if (!first) out.put(',');
-    first = false;
-    write_json_string(out, kv.key());
-    out.put(':');
-    write_json(out, kv.value(), depth + 1);
-  }
-  out.put('}');
-}
-
 // Appends `obj` to `out` as json_encode writes it: "</" escaped so that the text is safe inside
-// <script>. Written straight into `out` (no temporary string), and only what was appended is
-// scanned for "</".
+// <script>. Boost.JSON's serializer writes straight into `out` (no temporary string), and only
+// what was appended is scanned for "</".
 void append_json(std::string& out, const boost::json::object& obj) {
   const std::size_t start = out.size();
-  JsonOut writer(out);
-  write_json(writer, obj, 0);
-  writer.flush();
+  unsigned char stack[256];  // the serializer's own stack, for nesting
+  boost::json::serializer sr(boost::json::storage_ptr(), stack, sizeof stack);
+  sr.reset(&obj);
+  char buf[512];
+  do {
+    auto part = sr.read(buf, sizeof buf);
+    out.append(part.data(), part.size());
+  } while (!sr.done());
   auto lt = out.find("</", start);
   if (lt == std::string::npos) return;
   std::string tail;
@@ -1178,7 +1041,7 @@ namespace {
 
 // Runs one request through a handler: buffers the body (or streams it to data_received), then
 // executes the handler. Mirrors _HandlerDelegate.
-class HandlerDelegate final : public routing::RequestDelegate, public routing::detail::Recycled {
+class HandlerDelegate final : public routing::RequestDelegate, public tornado::detail::Recycled {
  public:
   HandlerDelegate(Application& app, std::shared_ptr<httputil::HTTPServerRequest> request, const HandlerFactory& factory,
                   routing::MatchResult params)
