@@ -48,15 +48,18 @@ struct BlockCache {
   static constexpr std::size_t kLargeLimit = 4096;
   static constexpr std::size_t kSmallClasses = kSmallLimit / kSmallGranule;
   static constexpr std::size_t kClasses = kSmallClasses + (kLargeLimit - kSmallLimit) / kLargeGranule;
-  // Bounds what an idle thread keeps: 64 x (16..256) + 32 x (384..4096) bytes, about 1.2 MiB at
-  // the very most, and only after that many blocks of each size were live at once.
-  static constexpr std::uint32_t kMaxSmall = 64;
-  static constexpr std::uint32_t kMaxLarge = 32;
+  // What a thread keeps, in bytes, whatever the sizes: a server answering a burst of requests
+  // frees the blocks of all of them in one loop iteration and takes them again in the next (one
+  // frame, one request, one handler per connection), so a cache must hold a whole burst (hundreds
+  // of blocks of one size) to be of use under load. Beyond this many bytes, blocks go back to
+  // malloc.
+  static constexpr std::size_t kMaxCachedBytes = 2 * 1024 * 1024;
   struct Node {
     Node* next;
   };
   Node* head[kClasses];
   std::uint32_t count[kClasses];
+  std::size_t cached_bytes;
   bool draining;
 
   static constexpr bool cached(std::size_t size) noexcept { return size <= kLargeLimit; }
@@ -67,7 +70,6 @@ struct BlockCache {
   static constexpr std::size_t class_size(std::size_t c) noexcept {
     return c < kSmallClasses ? (c + 1) * kSmallGranule : kSmallLimit + (c - kSmallClasses + 1) * kLargeGranule;
   }
-  static constexpr std::uint32_t max_count(std::size_t c) noexcept { return c < kSmallClasses ? kMaxSmall : kMaxLarge; }
   static constexpr std::size_t block_size(std::size_t size) noexcept {
     return cached(size) ? class_size(size_class(size)) : size;
   }
@@ -79,6 +81,7 @@ struct BlockCache {
         ::operator delete(static_cast<void*>(n), class_size(c));
       }
       count[c] = 0;
+      cached_bytes = 0;
     }
   }
 };
@@ -141,6 +144,7 @@ void* allocate_block(std::size_t size) {
     if (BlockCache::Node* n = cache.head[c]) {
       cache.head[c] = n->next;
       --cache.count[c];
+      cache.cached_bytes -= BlockCache::class_size(c);
       return n;
     }
   }
@@ -153,10 +157,12 @@ void deallocate_block(void* p, std::size_t size) noexcept {
   BlockCache& cache = tls_blocks;
   if (BlockCache::cached(size) && !cache.draining) {
     std::size_t c = BlockCache::size_class(size);
-    if (cache.count[c] < BlockCache::max_count(c)) {
+    std::size_t bytes = BlockCache::class_size(c);
+    if (cache.cached_bytes + bytes <= BlockCache::kMaxCachedBytes) {
       if (cache.count[c] == 0) tls_blocks_drain.armed = true;  // registers the drain at thread exit
       cache.head[c] = ::new (p) BlockCache::Node{cache.head[c]};
       ++cache.count[c];
+      cache.cached_bytes += bytes;
       return;
     }
   }

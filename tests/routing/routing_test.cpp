@@ -391,38 +391,3 @@ BOOST_AUTO_TEST_CASE(test_re_unescape) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-// C++ only: the per-thread cache of freed blocks that the per-request objects (delegates,
-// requests, handlers) are allocated from.
-BOOST_AUTO_TEST_SUITE(RecycledMemoryTest)
-BOOST_AUTO_TEST_CASE(test_block_reused_by_size) {
-  namespace d = routing::detail;
-  void* a = d::allocate_recycled(200);
-  std::memset(a, 1, 200);
-  d::deallocate_recycled(a, 200);
-  // 250 bytes round up to the same 256-byte block: the one just freed comes back.
-  void* b = d::allocate_recycled(250);
-  BOOST_TEST(b == a);
-  std::memset(b, 2, 250);
-  void* c = d::allocate_recycled(200);  // the cache of that size is empty now
-  BOOST_TEST(c != b);
-  d::deallocate_recycled(c, 200);
-  d::deallocate_recycled(b, 250);
-  // Other sizes use other blocks, and sizes past the cached ones come from the heap.
-  void* small = d::allocate_recycled(10);
-  BOOST_TEST(small != b);
-  BOOST_TEST(small != c);
-  void* big = d::allocate_recycled(64 * 1024);
-  std::memset(big, 3, 64 * 1024);
-  d::deallocate_recycled(big, 64 * 1024);
-  d::deallocate_recycled(small, 10);
-  // Objects of a class deriving from Recycled, and shared objects made with RecyclingAllocator.
-  struct Node : d::Recycled {
-    std::string text = "a string too long for the small-string buffer";
-  };
-  auto* n = new Node;
-  BOOST_TEST(n->text.size() > 15);
-  delete n;
-  auto shared = std::allocate_shared<Node>(d::RecyclingAllocator<Node>());
-  BOOST_TEST(shared->text.size() > 15);
-}
-BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,5 @@
 module;
 #include <boost/regex.hpp>
-#include <sanitizer/asan_interface.h>
 
 #include <cstddef>
 #include <functional>
@@ -163,65 +162,6 @@ std::string re_unescape(std::string_view s) {
 // ---------------------------------------------------------------------------------------------
 // Recycled memory
 
-namespace detail {
-namespace {
-constexpr std::size_t kGranule = 64;   // bytes: block sizes are multiples of this
-constexpr std::size_t kClasses = 16;   // sizes cached: up to kClasses * kGranule bytes
-constexpr unsigned kKeep = 32;         // blocks kept per size
-
-struct FreeBlock {
-  FreeBlock* next;
-};
-
-struct BlockCache {
-  FreeBlock* heads[kClasses] = {};
-  unsigned counts[kClasses] = {};
-  ~BlockCache() {
-    for (std::size_t c = 0; c < kClasses; ++c) {
-      while (FreeBlock* b = heads[c]) {
-        ASAN_UNPOISON_MEMORY_REGION(b, (c + 1) * kGranule);
-        heads[c] = b->next;
-        ::operator delete(b, (c + 1) * kGranule);
-      }
-    }
-  }
-};
-
-thread_local BlockCache block_cache;
-}  // namespace
-
-void* allocate_recycled(std::size_t size) {
-  std::size_t c = size == 0 ? 0 : (size - 1) / kGranule;
-  if (c >= kClasses) return ::operator new(size);
-  BlockCache& cache = block_cache;
-  if (FreeBlock* b = cache.heads[c]) {
-    ASAN_UNPOISON_MEMORY_REGION(b, (c + 1) * kGranule);
-    cache.heads[c] = b->next;
-    --cache.counts[c];
-    return b;
-  }
-  return ::operator new((c + 1) * kGranule);
-}
-
-void deallocate_recycled(void* p, std::size_t size) noexcept {
-  std::size_t c = size == 0 ? 0 : (size - 1) / kGranule;
-  if (c >= kClasses) {
-    ::operator delete(p, size);
-    return;
-  }
-  BlockCache& cache = block_cache;
-  if (cache.counts[c] >= kKeep) {
-    ::operator delete(p, (c + 1) * kGranule);
-    return;
-  }
-  auto* b = static_cast<FreeBlock*>(p);
-  b->next = cache.heads[c];
-  cache.heads[c] = b;
-  ++cache.counts[c];
-  // A use after free of a cached block is still caught under AddressSanitizer.
-  ASAN_POISON_MEMORY_REGION(b, (c + 1) * kGranule);
-}
-}  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
 // Matchers

@@ -322,43 +322,5 @@ class ReversibleRuleRouter : public RuleRouter {
 /// Mirrors tornado.util.re_unescape.
 std::string re_unescape(std::string_view s);
 
-namespace detail {
-/// Memory for the objects made and destroyed for every request (the routing and handler
-/// delegates, the request, the handler): a per-thread cache of freed blocks by size (multiples of
-/// 64 bytes up to 1 KiB, at most 32 blocks of each size), as Asio's recycling_allocator keeps the
-/// memory of handlers. Taking a block from the cache costs a few instructions where malloc and
-/// free cost about 150. A block may be freed on another thread than the one that took it; larger
-/// sizes go to the heap. @throws std::bad_alloc.
-void* allocate_recycled(std::size_t size);
-/// Gives back a block of allocate_recycled(size) (the same size) to this thread's cache.
-void deallocate_recycled(void* p, std::size_t size) noexcept;
-
-/// An allocator for std::allocate_shared of recycled memory (see allocate_recycled).
-template <class T>
-struct RecyclingAllocator {
-  using value_type = T;
-  RecyclingAllocator() = default;
-  template <class U>
-  RecyclingAllocator(const RecyclingAllocator<U>&) noexcept {}  // NOLINT: rebinding
-  T* allocate(std::size_t n) {
-    if constexpr (alignof(T) > alignof(std::max_align_t)) return std::allocator<T>().allocate(n);
-    else return static_cast<T*>(allocate_recycled(n * sizeof(T)));
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    if constexpr (alignof(T) > alignof(std::max_align_t)) std::allocator<T>().deallocate(p, n);
-    else deallocate_recycled(p, n * sizeof(T));
-  }
-  template <class U>
-  bool operator==(const RecyclingAllocator<U>&) const noexcept {
-    return true;
-  }
-};
-
-/// A base that gives a class recycled memory for `new` and `delete` (see allocate_recycled).
-struct Recycled {
-  static void* operator new(std::size_t size) { return allocate_recycled(size); }
-  static void operator delete(void* p, std::size_t size) noexcept { deallocate_recycled(p, size); }
-};
-}  // namespace detail
 
 }  // namespace tornado::routing

@@ -701,7 +701,7 @@ class HandlerFactoryImpl final : public HandlerFactory {
   std::shared_ptr<RequestHandler> create(Application& application,
                                          std::shared_ptr<httputil::HTTPServerRequest> request) const override {
     // Handlers are made and destroyed for every request: their memory is recycled.
-    auto h = std::allocate_shared<T>(routing::detail::RecyclingAllocator<T>());
+    auto h = std::allocate_shared<T>(tornado::detail::RecyclingAllocator<T>());
     init_handler(*h, application, std::move(request), handler_class_v<T>);
     if constexpr (requires(T& t) { t.initialize(std::declval<const A&>()...); }) {
       std::apply([&](const auto&... a) { h->initialize(a...); }, args_);
