@@ -61,6 +61,9 @@ struct BlockCache {
   std::uint32_t count[kClasses];
   std::size_t cached_bytes;
   bool draining;
+  // BlockCacheDrain is armed: touching it (a thread_local with a destructor) goes through the
+  // TLS initialization check, which this flag, in the trivially constructed cache, spares.
+  bool drain_armed;
 
   static constexpr bool cached(std::size_t size) noexcept { return size <= kLargeLimit; }
   static constexpr std::size_t size_class(std::size_t size) noexcept {
@@ -159,7 +162,10 @@ void deallocate_block(void* p, std::size_t size) noexcept {
     std::size_t c = BlockCache::size_class(size);
     std::size_t bytes = BlockCache::class_size(c);
     if (cache.cached_bytes + bytes <= BlockCache::kMaxCachedBytes) {
-      if (cache.count[c] == 0) tls_blocks_drain.armed = true;  // registers the drain at thread exit
+      if (!cache.drain_armed) {
+        tls_blocks_drain.armed = true;  // registers the drain at thread exit
+        cache.drain_armed = true;
+      }
       cache.head[c] = ::new (p) BlockCache::Node{cache.head[c]};
       ++cache.count[c];
       cache.cached_bytes += bytes;
