@@ -66,15 +66,20 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// Where the port of `netloc` starts (after its colon), or npos: Tornado's ^(.+):(\d+)$, with at
+// most 9 digits so that the port fits an int.
+std::size_t port_start(std::string_view netloc) {
+  auto colon = netloc.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= netloc.size()) return std::string_view::npos;
+  auto digits = netloc.substr(colon + 1);
+  if (digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::string_view::npos;
+  return colon + 1;
+}
+
 // split_host_and_port(lower(host)).first, without the temporaries (every request computes it).
 std::string host_without_port(std::string_view host) {
-  // Tornado's pattern: ^(.+):(\d+)$
-  auto colon = host.rfind(':');
-  if (colon != std::string_view::npos && colon > 0 && colon + 1 < host.size()) {
-    auto digits = host.substr(colon + 1);
-    if (digits.size() <= 9 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      host = host.substr(0, colon);
-  }
+  if (auto p = port_start(host); p != std::string_view::npos) host = host.substr(0, p - 1);
   return lower(host);
 }
 
@@ -210,20 +215,9 @@ std::vector<std::string_view> HTTPHeaders::get_list(std::string_view name) const
 std::vector<std::pair<std::string_view, std::string_view>> HTTPHeaders::get_all() const {
   std::vector<std::pair<std::string_view, std::string_view>> out;
   out.reserve(fields_.size());
-  // A response's or request's usual dozen fields: group by scanning, with no allocation but the
-  // result (this runs for every response written).
-  constexpr std::size_t kSmall = 32;
-  if (fields_.size() <= kSmall) {
-    bool emitted[kSmall] = {};
-    for (std::size_t i = 0; i < fields_.size(); ++i) {
-      if (emitted[i]) continue;
-      for (std::size_t j = i; j < fields_.size(); ++j) {
-        if (!emitted[j] && fields_[j].name == fields_[i].name) {
-          emitted[j] = true;
-          out.emplace_back(fields_[j].name, fields_[j].value);
-        }
-      }
-    }
+  // A response's or request's usual dozen fields: for_each groups them by scanning.
+  if (fields_.size() <= kGroupByScan) {
+    for_each([&out](std::string_view n, std::string_view v) { out.emplace_back(n, v); });
     return out;
   }
   // Many fields (a peer can send thousands of distinct names): group with a hash map, since
@@ -605,14 +599,9 @@ std::optional<double> parse_http_date(std::string_view value) {
 }
 
 std::pair<std::string, std::optional<int>> split_host_and_port(std::string_view netloc) {
-  // Tornado's pattern: ^(.+):(\d+)$
-  auto colon = netloc.rfind(':');
-  if (colon != std::string_view::npos && colon > 0 && colon + 1 < netloc.size()) {
-    auto digits = netloc.substr(colon + 1);
-    if (digits.size() <= 9 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return {std::string(netloc.substr(0, colon)), std::stoi(std::string(digits))};
-  }
-  return {std::string(netloc), std::nullopt};
+  auto p = port_start(netloc);
+  if (p == std::string_view::npos) return {std::string(netloc), std::nullopt};
+  return {std::string(netloc.substr(0, p - 1)), std::stoi(std::string(netloc.substr(p)))};
 }
 
 namespace {

@@ -83,8 +83,7 @@ class HTTPHeaders {
   /// response takes.
   template <class F>
   void for_each(F&& f) const {
-    constexpr std::size_t kSmall = 64;
-    if (fields_.size() > kSmall) {
+    if (fields_.size() > kGroupByScan) {
       for (const auto& [n, v] : get_all()) f(n, v);
       return;
     }
@@ -128,6 +127,9 @@ class HTTPHeaders {
 
  private:
   static constexpr std::size_t kInitialCapacity = 8;
+  // Up to this many fields, for_each groups names by scanning (a bit per field); beyond, get_all
+  // groups them with a hash map, since comparing each with all the others would be quadratic.
+  static constexpr std::size_t kGroupByScan = 64;
   std::vector<Field> fields_;
   std::ptrdiff_t last_field_ = -1;  // the field a continuation line extends
 };
