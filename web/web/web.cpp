@@ -446,14 +446,22 @@ std::optional<std::string> RequestHandler::get_argument_from(const httputil::Arg
   return std::move(values.back());
 }
 
+namespace {
+// The argument found, or MissingArgumentError (400) for `name` if there was none.
+std::string required_argument(std::optional<std::string> value, std::string_view name) {
+  if (!value) throw MissingArgumentError(std::string(name));
+  return std::move(*value);
+}
+std::string argument_or(std::optional<std::string> value, std::string_view default_value) {
+  return value ? std::move(*value) : std::string(default_value);
+}
+}  // namespace
+
 std::string RequestHandler::get_argument(std::string_view name, bool strip) {
-  auto v = get_argument_from(request_->arguments, name, strip);
-  if (!v) throw MissingArgumentError(std::string(name));
-  return std::move(*v);
+  return required_argument(get_argument_from(request_->arguments, name, strip), name);
 }
 std::string RequestHandler::get_argument(std::string_view name, std::string_view default_value, bool strip) {
-  auto v = get_argument_from(request_->arguments, name, strip);
-  return v ? std::move(*v) : std::string(default_value);
+  return argument_or(get_argument_from(request_->arguments, name, strip), default_value);
 }
 std::optional<std::string> RequestHandler::get_argument(std::string_view name, std::nullopt_t, bool strip) {
   return get_argument_from(request_->arguments, name, strip);
@@ -462,13 +470,10 @@ std::vector<std::string> RequestHandler::get_arguments(std::string_view name, bo
   return get_arguments_from(request_->arguments, name, strip);
 }
 std::string RequestHandler::get_query_argument(std::string_view name, bool strip) {
-  auto v = get_argument_from(request_->query_arguments, name, strip);
-  if (!v) throw MissingArgumentError(std::string(name));
-  return std::move(*v);
+  return required_argument(get_argument_from(request_->query_arguments, name, strip), name);
 }
 std::string RequestHandler::get_query_argument(std::string_view name, std::string_view default_value, bool strip) {
-  auto v = get_argument_from(request_->query_arguments, name, strip);
-  return v ? std::move(*v) : std::string(default_value);
+  return argument_or(get_argument_from(request_->query_arguments, name, strip), default_value);
 }
 std::optional<std::string> RequestHandler::get_query_argument(std::string_view name, std::nullopt_t, bool strip) {
   return get_argument_from(request_->query_arguments, name, strip);
@@ -477,13 +482,10 @@ std::vector<std::string> RequestHandler::get_query_arguments(std::string_view na
   return get_arguments_from(request_->query_arguments, name, strip);
 }
 std::string RequestHandler::get_body_argument(std::string_view name, bool strip) {
-  auto v = get_argument_from(request_->body_arguments, name, strip);
-  if (!v) throw MissingArgumentError(std::string(name));
-  return std::move(*v);
+  return required_argument(get_argument_from(request_->body_arguments, name, strip), name);
 }
 std::string RequestHandler::get_body_argument(std::string_view name, std::string_view default_value, bool strip) {
-  auto v = get_argument_from(request_->body_arguments, name, strip);
-  return v ? std::move(*v) : std::string(default_value);
+  return argument_or(get_argument_from(request_->body_arguments, name, strip), default_value);
 }
 std::optional<std::string> RequestHandler::get_body_argument(std::string_view name, std::nullopt_t, bool strip) {
   return get_argument_from(request_->body_arguments, name, strip);
