@@ -6,6 +6,8 @@
 // while keep-alive lasts. Not part of tornado-cpp (no tornado module is used).
 //
 // Usage: beast_server --port=N [--address=127.0.0.1]
+#include "server_args.hpp"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
@@ -135,17 +137,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0;
-  std::string address = "127.0.0.1";
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a.starts_with("--port=")) port = std::atoi(argv[i] + 7);
-    else if (a.starts_with("--address=")) address = argv[i] + 10;
-    else {
-      std::fprintf(stderr, "usage: %s --port=N [--address=127.0.0.1]\n", argv[0]);
-      return 2;
-    }
-  }
+  auto args = bench::parse_server_args(argc, argv, 0);
+  if (!args) return 2;
+  const int port = args->port;
+  const std::string& address = args->address;
   // One thread: the hint lets Asio drop its locks, as Beast's examples do with `threads == 1`.
   net::io_context ioc{1};
   std::make_shared<Listener>(ioc, tcp::endpoint{net::ip::make_address(address), static_cast<unsigned short>(port)})

@@ -4,6 +4,8 @@
 //
 // Usage: echo_blocking [--port=0] [--address=127.0.0.1]
 // Prints "Listening on TCP port N" once listening, then serves until killed.
+#include "server_args.hpp"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -45,17 +47,10 @@ void serve(int fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0;
-  std::string address = "127.0.0.1";
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a.starts_with("--port=")) port = std::atoi(argv[i] + 7);
-    else if (a.starts_with("--address=")) address = argv[i] + 10;
-    else {
-      std::fprintf(stderr, "usage: %s [--port=PORT] [--address=IPV4]\n", argv[0]);
-      return 2;
-    }
-  }
+  auto args = bench::parse_server_args(argc, argv, 0);
+  if (!args) return 2;
+  const int port = args->port;
+  const std::string& address = args->address;
   int ls = ::socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   ::setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

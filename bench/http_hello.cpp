@@ -5,6 +5,8 @@
 //
 // Usage: http_hello [--port=8888] [--address=127.0.0.1]
 // Prints "Listening on HTTP port N" once listening (--port=0: a port the kernel picks).
+#include "server_args.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -57,17 +59,10 @@ class HelloApplication final : public httputil::HTTPServerConnectionDelegate {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 8888;
-  std::string address = "127.0.0.1";
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a.starts_with("--port=")) port = std::atoi(argv[i] + 7);
-    else if (a.starts_with("--address=")) address = argv[i] + 10;
-    else {
-      std::fprintf(stderr, "usage: %s [--port=PORT] [--address=ADDRESS]\n", argv[0]);
-      return 2;
-    }
-  }
+  auto args = bench::parse_server_args(argc, argv, 8888);
+  if (!args) return 2;
+  const int port = args->port;
+  const std::string& address = args->address;
   HelloApplication app;
   httpserver::HTTPServer server(app);
   auto sockets = netutil::bind_sockets(static_cast<std::uint16_t>(port), address);

@@ -11,6 +11,8 @@
 // both with Server, Date and Content-Length headers, keep-alive, and HTTP pipelining.
 //
 // Usage: bench_techempower --port=N [--address=127.0.0.1]
+#include "server_args.hpp"
+
 #include <boost/json.hpp>
 
 #include <cstdint>
@@ -55,17 +57,10 @@ class JsonHandler : public BaseHandler {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0;
-  std::string address = "127.0.0.1";
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a.starts_with("--port=")) port = std::atoi(argv[i] + 7);
-    else if (a.starts_with("--address=")) address = argv[i] + 10;
-    else {
-      std::fprintf(stderr, "usage: %s --port=N [--address=127.0.0.1]\n", argv[0]);
-      return 2;
-    }
-  }
+  auto args = bench::parse_server_args(argc, argv, 0);
+  if (!args) return 2;
+  const int port = args->port;
+  const std::string& address = args->address;
   web::Application application({
       {"/plaintext", web::handler<PlaintextHandler>()},
       {"/json", web::handler<JsonHandler>()},
