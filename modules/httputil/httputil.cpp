@@ -69,18 +69,12 @@ std::string lower(std::string_view s) {
 // Where the port of `netloc` starts (after its colon), or npos: Tornado's ^(.+):(\d+)$, with at
 // most 9 digits so that the port fits an int.
 std::size_t port_start(std::string_view netloc) {
-  auto colon = netloc.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= netloc.size()) return std::string_view::npos;
-  auto digits = netloc.substr(colon + 1);
-  if (digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::string_view::npos;
-  return colon + 1;
-}
-
-// split_host_and_port(lower(host)).first, without the temporaries (every request computes it).
-std::string host_without_port(std::string_view host) {
-  if (auto p = port_start(host); p != std::string_view::npos) host = host.substr(0, p - 1);
-  return lower(host);
+  // The digits are scanned from the end: a port is at most 9 of them, then the colon.
+  std::size_t i = netloc.size();
+  while (i > 0 && netloc.size() - i < 10 && netloc[i - 1] >= '0' && netloc[i - 1] <= '9') --i;
+  std::size_t digits = netloc.size() - i;
+  if (digits == 0 || digits > 9 || i < 2 || netloc[i - 1] != ':') return std::string_view::npos;
+  return i;
 }
 
 double wall_time() {
@@ -790,19 +784,49 @@ std::string get_content_range(std::optional<std::int64_t> start, std::optional<s
 // ---------------------------------------------------------------------------------------------
 // HTTPServerRequest
 
+namespace {
+// The members a request derives from its connection, headers and uri, made by these helpers in
+// the constructors' member initializers: a string copy-constructed in place costs less than a
+// default one assigned over (every request of a server comes through here).
+std::string context_remote_ip(const HTTPConnection* c) { return c ? c->context().remote_ip : std::string(); }
+std::string context_protocol(const HTTPConnection* c) { return c ? c->context().protocol : std::string("http"); }
+std::string host_of(std::string host, const HTTPHeaders& headers) {
+  if (!host.empty()) return host;
+  auto h = headers.find("Host");
+  if (h && !h->empty()) return std::string(h->data(), h->size());
+  return std::string("127.0.0.1");
+}
+// Tornado: split_host_and_port(host.lower())[0].
+std::string host_name_of(std::string_view host) {
+  if (auto p = port_start(host); p != std::string_view::npos) host = host.substr(0, p - 1);
+  std::string name(host);
+  for (char& c : name) c = static_cast<char>(ascii_lower(static_cast<unsigned char>(c)));
+  return name;
+}
+std::string path_of(const std::string& uri) { return std::string(uri, 0, uri.find('?')); }
+std::string query_of(const std::string& uri) {
+  auto q = uri.find('?');
+  return q == std::string::npos ? std::string() : std::string(uri, q + 1);
+}
+}  // namespace
+
 HTTPServerRequest::HTTPServerRequest(std::string method_, std::string uri_, std::string version_, HTTPHeaders headers_,
                                      std::string body_, std::string host_, Files files_, HTTPConnection* connection_,
                                      const void* server_connection_)
     : method(std::move(method_)),
       uri(std::move(uri_)),
       version(std::move(version_)),
+      path(path_of(uri)),
+      query(query_of(uri)),
       headers(std::move(headers_)),
       body(std::move(body_)),
-      host(std::move(host_)),
+      remote_ip(context_remote_ip(connection_)),
+      protocol(context_protocol(connection_)),
+      host(host_of(std::move(host_), headers)),
+      host_name(host_name_of(host)),
       files(std::move(files_)),
       connection(connection_),
-      server_connection(server_connection_),
-      start_line{method, uri, version} {
+      server_connection(server_connection_) {
   init();
 }
 
@@ -811,30 +835,20 @@ HTTPServerRequest::HTTPServerRequest(const RequestStartLine& sl, HTTPHeaders hea
     : method(sl.method),
       uri(sl.path),
       version(sl.version),
+      path(path_of(uri)),
+      query(query_of(uri)),
       headers(std::move(headers_)),
+      remote_ip(context_remote_ip(connection_)),
+      protocol(context_protocol(connection_)),
+      host(host_of({}, headers)),
+      host_name(host_name_of(host)),
       connection(connection_),
-      server_connection(server_connection_),
-      start_line(sl) {
+      server_connection(server_connection_) {
   init();
 }
 
 void HTTPServerRequest::init() {
-  if (connection) {
-    const auto& ctx = connection->context();
-    remote_ip = ctx.remote_ip;
-    protocol = ctx.protocol;
-  } else {
-    protocol = "http";
-  }
-  if (host.empty()) {
-    const std::string* h = headers.find("Host");
-    host = h && !h->empty() ? *h : "127.0.0.1";
-  }
-  host_name = host_without_port(host);
   start_time_ = wall_time();
-  auto q = uri.find('?');
-  path = uri.substr(0, q);
-  query = q == std::string::npos ? std::string() : uri.substr(q + 1);
   if (!query.empty()) {
     arguments = escape::parse_qs_bytes(query, true);
     query_arguments = arguments;
@@ -884,7 +898,10 @@ std::string HTTPServerRequest::get_ssl_certificate() const {
 }
 
 void HTTPServerRequest::parse_body() {
-  parse_body_arguments(headers.get("Content-Type", ""), body, body_arguments, files, &headers);
+  // Without a Content-Type there is nothing to parse (parse_body_arguments reads no other kind
+  // of body): most requests (GET) need neither the joined header copy nor the body settings.
+  if (headers.contains("Content-Type"))
+    parse_body_arguments(headers.get("Content-Type", ""), body, body_arguments, files, &headers);
   for (const auto& [k, vs] : body_arguments) {
     auto& dst = arguments[k];
     dst.insert(dst.end(), vs.begin(), vs.end());

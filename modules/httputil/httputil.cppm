@@ -343,7 +343,10 @@ class HTTPServerRequest {
   Files files;                ///< uploaded files
   HTTPConnection* connection = nullptr;
   const void* server_connection = nullptr;
-  RequestStartLine start_line;
+
+  /// The request's start line: method, uri and version (Tornado keeps no such attribute; the
+  /// HTTPServerRequest constructor takes one).
+  RequestStartLine start_line() const { return RequestStartLine{method, uri, version}; }
 
   /// The cookies sent, by name (parsed on first use). Mirrors HTTPServerRequest.cookies.
   const std::map<std::string, std::string, std::less<>>& cookies();

@@ -849,7 +849,7 @@ BOOST_AUTO_TEST_CASE(test_query_arguments) {
   BOOST_TEST(from_start_line.uri == "/x?y=1");
   BOOST_TEST(from_start_line.path == "/x");
   BOOST_TEST(from_start_line.version == "HTTP/1.1");
-  BOOST_TEST((from_start_line.start_line == RequestStartLine{"POST", "/x?y=1", "HTTP/1.1"}));
+  BOOST_TEST((from_start_line.start_line() == RequestStartLine{"POST", "/x?y=1", "HTTP/1.1"}));
   BOOST_TEST((from_start_line.arguments["y"] == std::vector<std::string>{"1"}));
 }
 
