@@ -1042,22 +1042,23 @@ detail::MaybeFuture RequestHandler::step() {
 namespace {
 
 // Runs one request through a handler: buffers the body (or streams it to data_received), then
-// executes the handler. Mirrors _HandlerDelegate.
-class HandlerDelegate final : public routing::RequestDelegate, public tornado::detail::Recycled {
+// executes the handler. The part of _HandlerDelegate that HandlerDelegate and ApplicationDelegate
+// share.
+class HandlerRun {
  public:
-  HandlerDelegate(Application& app, std::shared_ptr<httputil::HTTPServerRequest> request, const HandlerFactory& factory,
-                  routing::MatchResult params)
+  HandlerRun(Application& app, std::shared_ptr<httputil::HTTPServerRequest> request, const HandlerFactory& factory,
+             routing::MatchResult&& params)
       : app_(app),
         request_(std::move(request)),
         factory_(factory),
         params_(std::move(params)),
         stream_(factory.handler_class().stream_request_body) {}
 
-  std::optional<Future<void>> headers_received(const httputil::StartLine&, httputil::HTTPHeaders) override {
+  std::optional<Future<void>> headers_received() {
     if (stream_) return execute();
     return std::nullopt;
   }
-  std::optional<Future<void>> data_received(std::string chunk) override {
+  std::optional<Future<void>> data_received(std::string chunk) {
     if (stream_) {
       if (!handler_) return std::nullopt;
       return factory_.handler_class().data_received(*handler_, std::move(chunk));
@@ -1066,7 +1067,7 @@ class HandlerDelegate final : public routing::RequestDelegate, public tornado::d
     else body_ += chunk;
     return std::nullopt;
   }
-  void finish() override {
+  void finish() {
     if (stream_) {
       if (handler_) {
         auto& f = HandlerAccess::body_future(*handler_);
@@ -1077,7 +1078,7 @@ class HandlerDelegate final : public routing::RequestDelegate, public tornado::d
     request_->body = std::move(body_);
     execute();
   }
-  void on_connection_close() override {
+  void on_connection_close() {
     if (stream_) {
       if (handler_) handler_->on_connection_close();
     } else {
@@ -1129,6 +1130,99 @@ class HandlerDelegate final : public routing::RequestDelegate, public tornado::d
   std::shared_ptr<RequestHandler> handler_;
 };
 
+// The delegate of a request routed to a handler factory. Mirrors _HandlerDelegate.
+class HandlerDelegate final : public routing::RequestDelegate, public tornado::detail::Recycled {
+ public:
+  HandlerDelegate(Application& app, std::shared_ptr<httputil::HTTPServerRequest> request, const HandlerFactory& factory,
+                  routing::MatchResult&& params)
+      : run_(app, std::move(request), factory, std::move(params)) {}
+
+  std::optional<Future<void>> headers_received(const httputil::StartLine&, httputil::HTTPHeaders) override {
+    return run_.headers_received();
+  }
+  std::optional<Future<void>> data_received(std::string chunk) override { return run_.data_received(std::move(chunk)); }
+  void finish() override { run_.finish(); }
+  void on_connection_close() override { run_.on_connection_close(); }
+
+ private:
+  HandlerRun run_;
+};
+
+// Whether `d` is a routing::RequestDelegate (see Router::find_handler). The answer of the
+// dynamic_cast is remembered for the last dynamic type seen.
+bool is_request_delegate(httputil::HTTPMessageDelegate& d) {
+  thread_local const std::type_info* last_type = nullptr;
+  thread_local bool last_answer = false;
+  const std::type_info* type = &typeid(d);
+  if (type != last_type) {
+    last_answer = dynamic_cast<routing::RequestDelegate*>(&d) != nullptr;
+    last_type = type;
+  }
+  return last_answer;
+}
+
+}  // namespace
+
+// What Application::route found for a request: a handler factory (with the groups its matcher
+// extracted), or another target's delegate.
+struct Application::Routed {
+  const HandlerFactory* factory = nullptr;
+  routing::MatchResult params;
+  std::unique_ptr<httputil::HTTPMessageDelegate> delegate;
+};
+
+// Application::start_request's delegate: Router's routing delegate (_RoutingDelegate: builds the
+// request when its headers arrive and routes it) and the handler delegate it finds
+// (_HandlerDelegate) in one object, so that a request to a handler costs one delegate, not two.
+// A target other than a handler factory gets its own delegate, which this one forwards to.
+class Application::ApplicationDelegate final : public httputil::HTTPMessageDelegate,
+                                               public tornado::detail::Recycled {
+ public:
+  ApplicationDelegate(Application& app, const void* server_conn, httputil::HTTPConnection* conn)
+      : app_(app), server_conn_(server_conn), conn_(conn) {}
+  ~ApplicationDelegate() override {
+    // The connection goes away with this delegate; a handler still running must not use it.
+    if (request_) request_->connection = nullptr;
+  }
+
+  std::optional<Future<void>> headers_received(const httputil::StartLine& start_line,
+                                               httputil::HTTPHeaders headers) override {
+    const auto& sl = std::get<httputil::RequestStartLine>(start_line);
+    request_ = std::allocate_shared<httputil::HTTPServerRequest>(
+        tornado::detail::RecyclingAllocator<httputil::HTTPServerRequest>(), sl, std::move(headers), conn_, server_conn_);
+    Routed routed;
+    app_.route(request_, routed);
+    if (routed.factory) {
+      run_.emplace(app_, request_, *routed.factory, std::move(routed.params));
+      return run_->headers_received();
+    }
+    other_ = std::move(routed.delegate);
+    if (is_request_delegate(*other_)) return other_->headers_received(start_line, {});
+    return other_->headers_received(start_line, request_->headers);
+  }
+  std::optional<Future<void>> data_received(std::string chunk) override {
+    if (run_) return run_->data_received(std::move(chunk));
+    return other_->data_received(std::move(chunk));
+  }
+  void finish() override {
+    if (run_) run_->finish();
+    else other_->finish();
+  }
+  void on_connection_close() override {
+    if (run_) run_->on_connection_close();
+    else if (other_) other_->on_connection_close();
+  }
+
+ private:
+  Application& app_;
+  const void* server_conn_;
+  httputil::HTTPConnection* conn_;
+  std::shared_ptr<httputil::HTTPServerRequest> request_;
+  std::optional<HandlerRun> run_;
+  std::unique_ptr<httputil::HTTPMessageDelegate> other_;
+};
+
+namespace {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -1232,17 +1326,58 @@ void Application::add_handlers(std::string host_pattern, std::vector<routing::Ru
 
 void Application::add_transform(TransformFactory transform) { transforms_.push_back(std::move(transform)); }
 
-std::unique_ptr<httputil::HTTPMessageDelegate> Application::find_handler(
-    const std::shared_ptr<httputil::HTTPServerRequest>& request) {
+std::unique_ptr<httputil::HTTPMessageDelegate> Application::start_request(const void* server_conn,
+                                                                          httputil::HTTPConnection* request_conn) {
+  // A class derived from Application may override find_handler: Router's routing delegate calls it.
+  if (typeid(*this) != typeid(Application)) return Router::start_request(server_conn, request_conn);
+  return std::make_unique<ApplicationDelegate>(*this, server_conn, request_conn);
+}
+
+bool Application::route_rules(routing::RuleRouter& router, const std::shared_ptr<httputil::HTTPServerRequest>& request,
+                              Routed& out) {
+  // RuleRouter::find_handler, with ApplicationRouter::get_target_delegate's handler factories
+  // taken as they are instead of as a delegate, and this application's nested routers walked
+  // in place.
+  for (auto& rule : router.rules()) {
+    auto params = rule.matcher->match(*request);
+    if (!params) continue;
+    const auto& target = rule.target;
+    if (const auto* custom = target.custom()) {
+      if (const auto* factory = as_handler_factory(*custom)) {
+        out.factory = factory;
+        out.params = std::move(*params);
+        return true;
+      }
+    }
+    if (auto* r = target.router(); r && typeid(*r) == typeid(ApplicationRouter) &&
+                                   &static_cast<ApplicationRouter*>(r)->app == this) {
+      if (route_rules(*static_cast<ApplicationRouter*>(r), request, out)) return true;
+      continue;
+    }
+    if (auto d = router.get_target_delegate(target, request, *params)) {
+      out.delegate = std::move(d);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Application::route(const std::shared_ptr<httputil::HTTPServerRequest>& request, Routed& out) {
   // Until add_handlers, the default router holds its one rule (AnyMatches -> wildcard_router),
   // whose routing is the wildcard router's: ask it directly, one match and one level fewer.
   const auto& top = default_router_->rules();
   bool only_wildcard = top.size() == 1 && top[0].matcher.get() == any_matches_ &&
                        top[0].target.router() == wildcard_router_.get();
-  if (auto d = only_wildcard ? wildcard_router_->find_handler(request) : default_router_->find_handler(request))
-    return d;
-  if (settings_.default_handler_class) return get_handler_delegate(request, *settings_.default_handler_class);
-  return get_handler_delegate(request, *not_found_);
+  if (route_rules(only_wildcard ? *wildcard_router_ : *default_router_, request, out)) return;
+  out.factory = settings_.default_handler_class ? settings_.default_handler_class.get() : not_found_.get();
+}
+
+std::unique_ptr<httputil::HTTPMessageDelegate> Application::find_handler(
+    const std::shared_ptr<httputil::HTTPServerRequest>& request) {
+  Routed routed;
+  route(request, routed);
+  if (routed.factory) return get_handler_delegate(request, *routed.factory, std::move(routed.params));
+  return std::move(routed.delegate);
 }
 
 std::unique_ptr<httputil::HTTPMessageDelegate> Application::get_handler_delegate(

@@ -780,6 +780,14 @@ class Application : public routing::ReversibleRouter {
   /// The transforms in force.
   const std::vector<TransformFactory>& transforms() const noexcept { return transforms_; }
 
+  /// The delegate of one request on `request_conn`: it builds the request when the headers
+  /// arrive, routes it (as find_handler does) and runs the handler found. For a class derived
+  /// from Application (which may override find_handler), Router::start_request's delegate, which
+  /// calls find_handler. Mirrors Router.start_request (_RoutingDelegate and _HandlerDelegate).
+  std::unique_ptr<httputil::HTTPMessageDelegate> start_request(const void* server_conn,
+                                                               httputil::HTTPConnection* request_conn) override;
+  /// The delegate for `request`: the handler of the first rule that matches (through nested
+  /// routers), else default_handler_class, else a 404 ErrorHandler. Mirrors find_handler.
   std::unique_ptr<httputil::HTTPMessageDelegate> find_handler(
       const std::shared_ptr<httputil::HTTPServerRequest>& request) override;
   /// The delegate that runs a handler made by `factory` for `request`. Mirrors
@@ -812,6 +820,13 @@ class Application : public routing::ReversibleRouter {
   struct ApplicationRouter;
 
  private:
+  struct Routed;
+  class ApplicationDelegate;
+  // find_handler's routing, giving a handler factory as it is rather than as a delegate.
+  void route(const std::shared_ptr<httputil::HTTPServerRequest>& request, Routed& out);
+  bool route_rules(routing::RuleRouter& router, const std::shared_ptr<httputil::HTTPServerRequest>& request,
+                   Routed& out);
+
   Settings settings_;
   std::optional<std::string> default_host_;
   std::vector<TransformFactory> transforms_;
