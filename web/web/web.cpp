@@ -210,13 +210,18 @@ const httputil::HTTPHeaders& default_headers() {
 // several connections may end before the next one starts), kept for the next handlers' clear():
 // copying the default headers over them reuses their list and their values' memory, so a
 // response's headers cost no allocation (the list also has room for Content-Length).
+// Their body buffers are kept likewise (those that outgrew std::string's inline capacity, up to
+// kMaxBuffer bytes), so that a body longer than a few bytes costs no allocation either.
 // spare_headers_gone is set when the thread's spares are destroyed (a trivially destructible
 // flag, readable later), so a handler destroyed after that, at exit, leaves them alone.
 thread_local bool spare_headers_gone = false;
 struct SpareHeaders {
   static constexpr std::size_t kKeep = 32;
+  static constexpr std::size_t kMaxBuffer = 16384;
   std::array<httputil::HTTPHeaders, kKeep> spares;
   std::size_t count = 0;
+  std::array<std::string, kKeep> buffers;
+  std::size_t buffer_count = 0;
   SpareHeaders() = default;
   SpareHeaders(const SpareHeaders&) = delete;
   SpareHeaders& operator=(const SpareHeaders&) = delete;
@@ -374,12 +379,16 @@ void init_handler(RequestHandler& h, Application& application, std::shared_ptr<h
 
 RequestHandler::RequestHandler() = default;
 RequestHandler::~RequestHandler() {
+  if (spare_headers_gone) return;
+  auto& s = spare_headers;
   // A list grown past the usual few headers is not worth keeping.
   auto capacity = headers_.fields().capacity();
-  if (!spare_headers_gone && capacity > 0 && capacity <= 16) {
-    auto& s = spare_headers;
-    if (s.count < SpareHeaders::kKeep) s.spares[s.count++] = std::move(headers_);
-  }
+  if (capacity > 0 && capacity <= 16 && s.count < SpareHeaders::kKeep) s.spares[s.count++] = std::move(headers_);
+  // An empty std::string's capacity is its inline buffer's: only a buffer with memory of its
+  // own is worth keeping.
+  if (auto c = write_buffer_.capacity(); c > std::string().capacity() && c <= SpareHeaders::kMaxBuffer &&
+                                         s.buffer_count < SpareHeaders::kKeep)
+    s.buffers[s.buffer_count++] = std::move(write_buffer_);
 }
 
 void RequestHandler::init(Application& application, std::shared_ptr<httputil::HTTPServerRequest> request,
@@ -660,9 +669,11 @@ void RequestHandler::write(const boost::json::value& chunk) {
 }
 
 void RequestHandler::clear() {
-  if (headers_.fields().capacity() == 0 && !spare_headers_gone) {
+  if (!spare_headers_gone) {
     auto& s = spare_headers;
-    if (s.count > 0) headers_ = std::move(s.spares[--s.count]);
+    if (headers_.fields().capacity() == 0 && s.count > 0) headers_ = std::move(s.spares[--s.count]);
+    if (write_buffer_.capacity() == std::string().capacity() && s.buffer_count > 0)
+      write_buffer_ = std::move(s.buffers[--s.buffer_count]);
   }
   headers_ = default_headers();
   set_default_headers();
@@ -675,22 +686,32 @@ Future<void> RequestHandler::flush(bool include_footers) {
   httputil::HTTPConnection* conn = request_->connection;
   std::string chunk = std::move(write_buffer_);
   write_buffer_.clear();
-  if (!headers_written_) {
-    headers_written_ = true;
-    for (auto& t : transforms_) t->transform_first_chunk(status_code_, headers_, chunk, include_footers);
-    if (request_->method == "HEAD") chunk.clear();
-    for (auto& [name, cookie] : new_cookies_) headers_.add("Set-Cookie", cookie);
+  auto send = [&]() -> Future<void> {
+    if (!headers_written_) {
+      headers_written_ = true;
+      for (auto& t : transforms_) t->transform_first_chunk(status_code_, headers_, chunk, include_footers);
+      if (request_->method == "HEAD") chunk.clear();
+      for (auto& [name, cookie] : new_cookies_) headers_.add("Set-Cookie", cookie);
+      if (!conn) return failed_closed_future();
+      return conn->write_headers(httputil::ResponseStartLine{"", status_code_, reason_}, headers_, chunk);
+    }
+    for (auto& t : transforms_) t->transform_chunk(chunk, include_footers);
+    if (request_->method == "HEAD") {
+      Future<void> f;
+      f.set_result();
+      return f;
+    }
     if (!conn) return failed_closed_future();
-    return conn->write_headers(httputil::ResponseStartLine{"", status_code_, reason_}, headers_, chunk);
+    return conn->write(chunk);
+  };
+  Future<void> future = send();
+  // The connection copied the chunk: its memory goes back to the write buffer, for later writes
+  // (and, through the spares, for later handlers), unless something was written meanwhile.
+  if (write_buffer_.empty()) {
+    write_buffer_ = std::move(chunk);
+    write_buffer_.clear();
   }
-  for (auto& t : transforms_) t->transform_chunk(chunk, include_footers);
-  if (request_->method == "HEAD") {
-    Future<void> f;
-    f.set_result();
-    return f;
-  }
-  if (!conn) return failed_closed_future();
-  return conn->write(chunk);
+  return future;
 }
 
 Future<void> RequestHandler::finish() {

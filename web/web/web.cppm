@@ -622,24 +622,6 @@ decltype(auto) convert_path_arg(std::optional<std::string>& s) {
 /// The path groups a method receives, in order (positional or named), and a check of their number.
 std::vector<std::optional<std::string>*> path_values(RequestHandler& h, std::size_t arity);
 
-/// Calls `(h.*M)(groups...)`; wraps a Future<void> result.
-template <class T, auto M>
-MaybeFuture invoke(RequestHandler& base) {
-  using Traits = method_traits<decltype(M)>;
-  T& h = static_cast<T&>(base);
-  auto values = path_values(base, Traits::arity);
-  return [&]<std::size_t... I>(std::index_sequence<I...>) -> MaybeFuture {
-    using R = typename Traits::result;
-    if constexpr (std::is_void_v<R>) {
-      (h.*M)(convert_path_arg<std::tuple_element_t<I, typename Traits::args>>(*values[I])...);
-      return std::nullopt;
-    } else {
-      static_assert(std::is_convertible_v<R, Future<void>>, "handler methods return void or Future<void>");
-      return MaybeFuture((h.*M)(convert_path_arg<std::tuple_element_t<I, typename Traits::args>>(*values[I])...));
-    }
-  }(std::make_index_sequence<Traits::arity>{});
-}
-
 template <class T, auto M>
 MaybeFuture invoke_no_args(RequestHandler& base) {
   T& h = static_cast<T&>(base);
@@ -648,6 +630,33 @@ MaybeFuture invoke_no_args(RequestHandler& base) {
     return std::nullopt;
   } else {
     return MaybeFuture((h.*M)());
+  }
+}
+
+/// Calls `(h.*M)(groups...)`; wraps a Future<void> result.
+template <class T, auto M>
+MaybeFuture invoke(RequestHandler& base) {
+  using Traits = method_traits<decltype(M)>;
+  if constexpr (Traits::arity == 0) {
+    // A method without parameters accepts any pattern (it reads path_args() itself): no groups
+    // to gather.
+    static_assert(std::is_void_v<typename Traits::result> ||
+                      std::is_convertible_v<typename Traits::result, Future<void>>,
+                  "handler methods return void or Future<void>");
+    return invoke_no_args<T, M>(base);
+  } else {
+    T& h = static_cast<T&>(base);
+    auto values = path_values(base, Traits::arity);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) -> MaybeFuture {
+      using R = typename Traits::result;
+      if constexpr (std::is_void_v<R>) {
+        (h.*M)(convert_path_arg<std::tuple_element_t<I, typename Traits::args>>(*values[I])...);
+        return std::nullopt;
+      } else {
+        static_assert(std::is_convertible_v<R, Future<void>>, "handler methods return void or Future<void>");
+        return MaybeFuture((h.*M)(convert_path_arg<std::tuple_element_t<I, typename Traits::args>>(*values[I])...));
+      }
+    }(std::make_index_sequence<Traits::arity>{});
   }
 }
 
