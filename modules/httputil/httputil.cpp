@@ -1,16 +1,19 @@
 module;
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <cmath>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <ctime>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -47,6 +50,8 @@ constexpr unsigned char ascii_upper(unsigned char c) noexcept {
 
 bool ieq(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
+  // Names are usually asked for as they are stored (Http-Header-Case): one memcmp settles it.
+  if (a == b) return true;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (ascii_lower(static_cast<unsigned char>(a[i])) != ascii_lower(static_cast<unsigned char>(b[i]))) return false;
   }
@@ -97,21 +102,58 @@ ParseBodyConfig& global_config() {
 namespace {
 // Puts `name` in Http-Header-Case in place. Most names arrive already so (clients and handlers
 // write "Content-Type"), so the usual case rewrites each byte with itself.
-void normalize_in_place(std::string& name) noexcept {
-  // Lower-case everything, then upper-case each letter that starts a word: two simple loops
-  // the compiler unrolls, where one loop carrying "starts a word" from byte to byte cannot be.
-  char* p = name.data();
-  std::size_t n = name.size();
-  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<char>(ascii_lower(static_cast<unsigned char>(p[i])));
-  if (n) p[0] = static_cast<char>(ascii_upper(static_cast<unsigned char>(p[0])));
-  for (std::size_t i = 1; i < n; ++i)
-    if (p[i - 1] == '-') p[i] = static_cast<char>(ascii_upper(static_cast<unsigned char>(p[i])));
+// Http-Header-Case for 8 bytes at a time (SWAR): lower-case every ASCII letter, then upper-case
+// each letter that starts a word (the first byte of the name, or one after '-'). `word_start`
+// has 0x80 in byte 0 when the first of these 8 bytes starts a word. Bytes other than letters are
+// left as they are, so a name that is not a token comes out as the byte loop would make it.
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+// 0x80 in each byte of x that is an ASCII byte in [lo, hi].
+constexpr std::uint64_t bytes_in_range(std::uint64_t x, unsigned char lo, unsigned char hi) noexcept {
+  std::uint64_t low7 = x & ~kHigh;
+  std::uint64_t ge_lo = low7 + (0x80 - lo) * kOnes;      // high bit: byte >= lo
+  std::uint64_t gt_hi = low7 + (0x80 - hi - 1) * kOnes;  // high bit: byte > hi
+  return (ge_lo ^ gt_hi) & ~x & kHigh;
+}
+constexpr std::uint64_t normalize_word(std::uint64_t x, std::uint64_t word_start) noexcept {
+  std::uint64_t lower = x | (bytes_in_range(x, 'A', 'Z') >> 2);
+  std::uint64_t dash = bytes_in_range(lower, '-', '-');
+  std::uint64_t starts = (dash << 8) | word_start;
+  return lower & ~((starts & bytes_in_range(lower, 'a', 'z')) >> 2);
+}
+
+// Normalizes the `n` bytes at `p`; `room` (at least `n`) bytes from `p` may be read and written
+// back unchanged, which lets a short name be done as one 8-byte word instead of byte by byte.
+void normalize_in_place(char* p, std::size_t n, std::size_t room) noexcept {
+  static_assert(std::endian::native == std::endian::little, "normalize_word's byte order");
+  std::uint64_t word_start = 0x80;  // the name's first byte starts a word
+  for (; n >= 8; p += 8, n -= 8, room -= 8) {
+    std::uint64_t x;
+    std::memcpy(&x, p, 8);
+    x = normalize_word(x, word_start);
+    std::memcpy(p, &x, 8);
+    word_start = p[7] == '-' ? 0x80 : 0;
+  }
+  if (n == 0) return;
+  if (room >= 8) {
+    // The last bytes with the ones after them, which are written back as they were.
+    std::uint64_t x;
+    std::memcpy(&x, p, 8);
+    std::uint64_t mask = (std::uint64_t{1} << (8 * n)) - 1;
+    x = (normalize_word(x, word_start) & mask) | (x & ~mask);
+    std::memcpy(p, &x, 8);
+    return;
+  }
+  std::uint64_t x = 0;
+  std::memcpy(&x, p, n);
+  x = normalize_word(x, word_start);
+  std::memcpy(p, &x, n);
 }
 }  // namespace
 
 std::string normalize_header(std::string_view name) {
   std::string out(name);
-  normalize_in_place(out);
+  normalize_in_place(out.data(), out.size(), out.size());
   return out;
 }
 
@@ -131,18 +173,76 @@ bool is_valid_header_value(std::string_view value) noexcept {
 }
 
 HTTPHeaders::HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
-  fields_.reserve(fields.size());
+  entries_.reserve(fields.size());
   for (auto& [n, v] : fields) add(n, v);
 }
 
 void HTTPHeaders::add(std::string_view name, std::string_view value) {
-  // Room for a usual request's or response's fields at once, rather than growing 1, 2, 4, 8
-  // (each growth moves every field).
-  if (fields_.capacity() == 0) fields_.reserve(kInitialCapacity);
-  // Constructed in place, not assigned: std::string's assign goes through its general _M_replace.
-  Field& f = fields_.emplace_back(name, value);
-  normalize_in_place(f.name);
-  last_field_ = static_cast<std::ptrdiff_t>(fields_.size()) - 1;
+  // A view into our own text (headers.add(n, *headers.find(m))) would dangle once the buffer
+  // grows: copy it first (rare: outside the usual path).
+  auto in_text = [this](std::string_view v) {
+    return !v.empty() && std::less_equal<>()(text_.data(), v.data()) &&
+           std::less<>()(v.data(), text_.data() + text_.capacity());
+  };
+  if (in_text(name) || in_text(value)) [[unlikely]] {
+    std::string own_name(name);
+    std::string own_value(value);
+    add(own_name, own_value);
+    return;
+  }
+  // Room for a usual request's or response's fields at once, rather than growing 1, 2, 4, 8.
+  if (entries_.capacity() == 0) {
+    entries_.reserve(kInitialCapacity);
+    text_.reserve(kInitialText);
+  }
+  std::size_t off = text_.size();
+  std::size_t line = name.size() + 2 + value.size() + 2;
+  if (line > std::numeric_limits<std::uint32_t>::max() - off) throw std::length_error("HTTPHeaders too large");
+  Entry e;
+  e.name_off = static_cast<std::uint32_t>(off);
+  e.name_len = static_cast<std::uint32_t>(name.size());
+  e.value_off = static_cast<std::uint32_t>(off + name.size() + 2);
+  e.value_len = static_cast<std::uint32_t>(value.size());
+  // One resize and plain copies: four appends would each check and grow the string.
+  text_.resize(off + line);
+  char* p = text_.data() + off;
+  if (!name.empty()) std::memcpy(p, name.data(), name.size());
+  p[name.size()] = ':';
+  p[name.size() + 1] = ' ';
+  if (!value.empty()) std::memcpy(p + name.size() + 2, value.data(), value.size());
+  p[line - 2] = '\r';
+  p[line - 1] = '\n';
+  normalize_in_place(p, name.size(), line);
+  // Names are normalized, so a repeat is an exact one; the length check rejects nearly all.
+  // Past kGroupByScan fields, grouping goes by hash anyway: say "may repeat" without the
+  // quadratic scan.
+  if (!may_repeat_ && entries_.size() >= kGroupByScan) {
+    may_repeat_ = true;
+  } else if (!may_repeat_) {
+    std::string_view n = name_of(e);
+    for (const Entry& o : entries_) {
+      if (o.name_len == e.name_len && name_of(o) == n) {
+        may_repeat_ = true;
+        break;
+      }
+    }
+  }
+  entries_.push_back(e);
+  last_field_ = static_cast<std::ptrdiff_t>(entries_.size()) - 1;
+}
+
+void HTTPHeaders::splice(std::size_t at, std::size_t old_len, std::string_view replacement) {
+  if (replacement.size() > old_len &&
+      replacement.size() - old_len > std::numeric_limits<std::uint32_t>::max() - text_.size())
+    throw std::length_error("HTTPHeaders too large");
+  // std::string::replace copes with a replacement that is a view into text_ itself.
+  text_.replace(at, old_len, replacement.data(), replacement.size());
+  if (replacement.size() == old_len) return;
+  auto delta = static_cast<std::uint32_t>(replacement.size() - old_len);  // modulo 2^32: may move down
+  for (Entry& e : entries_) {
+    if (e.name_off > at) e.name_off += delta;
+    if (e.value_off > at) e.value_off += delta;
+  }
 }
 
 std::string HTTPHeaders::setdefault(std::string_view name, std::string_view default_value) {
@@ -153,41 +253,69 @@ std::string HTTPHeaders::setdefault(std::string_view name, std::string_view defa
 
 void HTTPHeaders::set(std::string_view name, std::string_view value) {
   // Keep the name's position (Python dicts keep a key's place when it is reassigned).
-  auto it = std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) { return ieq(f.name, name); });
-  if (it == fields_.end()) {
+  auto matches = [&](const Entry& e) { return e.name_len == name.size() && ieq(name_of(e), name); };
+  auto it = std::find_if(entries_.begin(), entries_.end(), matches);
+  if (it == entries_.end()) {
     add(name, value);
     return;
   }
-  it->value.assign(value);
-  auto first = it - fields_.begin();
-  fields_.erase(std::remove_if(it + 1, fields_.end(), [&](const Field& f) { return ieq(f.name, name); }), fields_.end());
+  auto first = it - entries_.begin();
+  if (may_repeat_) {
+    // Removing lines below would move a value that is a view into text_: copy it first.
+    std::string own_value;
+    if (!value.empty() && std::less_equal<>()(text_.data(), value.data()) &&
+        std::less<>()(value.data(), text_.data() + text_.size()))
+      value = own_value.assign(value);
+    // The later values of the name go first, from the last, so that `first` stays where it is.
+    for (auto i = static_cast<std::ptrdiff_t>(entries_.size()) - 1; i > first; --i) {
+      Entry& e = entries_[static_cast<std::size_t>(i)];
+      if (!matches(e)) continue;
+      splice(e.name_off, e.value_off + e.value_len + 2 - e.name_off, {});
+      entries_.erase(entries_.begin() + i);
+    }
+    Entry& e = entries_[static_cast<std::size_t>(first)];
+    splice(e.value_off, e.value_len, value);
+    e.value_len = static_cast<std::uint32_t>(value.size());
+    last_field_ = first;
+    return;
+  }
+  Entry& e = entries_[static_cast<std::size_t>(first)];
+  splice(e.value_off, e.value_len, value);
+  e.value_len = static_cast<std::uint32_t>(value.size());
   last_field_ = first;
 }
 
 bool HTTPHeaders::remove(std::string_view name) {
-  auto n = std::erase_if(fields_, [&](const Field& f) { return ieq(f.name, name); });
+  bool found = false;
+  for (auto i = static_cast<std::ptrdiff_t>(entries_.size()) - 1; i >= 0; --i) {
+    Entry& e = entries_[static_cast<std::size_t>(i)];
+    if (e.name_len != name.size() || !ieq(name_of(e), name)) continue;
+    splice(e.name_off, e.value_off + e.value_len + 2 - e.name_off, {});
+    entries_.erase(entries_.begin() + i);
+    found = true;
+  }
   last_field_ = -1;
-  return n > 0;
+  return found;
 }
 
-bool HTTPHeaders::contains(std::string_view name) const noexcept { return find(name) != nullptr; }
+bool HTTPHeaders::contains(std::string_view name) const noexcept { return find(name).has_value(); }
 
-const std::string* HTTPHeaders::find(std::string_view name) const noexcept {
-  for (const auto& f : fields_) {
-    if (ieq(f.name, name)) return &f.value;
+std::optional<std::string_view> HTTPHeaders::find(std::string_view name) const noexcept {
+  for (const Entry& e : entries_) {
+    if (e.name_len == name.size() && ieq(name_of(e), name)) return value_of(e);
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 std::optional<std::string> HTTPHeaders::get(std::string_view name) const {
   std::optional<std::string> out;
-  for (const auto& f : fields_) {
-    if (!ieq(f.name, name)) continue;
+  for (const Entry& e : entries_) {
+    if (e.name_len != name.size() || !ieq(name_of(e), name)) continue;
     if (out) {
       *out += ',';
-      *out += f.value;
+      *out += value_of(e);
     } else {
-      out = f.value;
+      out.emplace(value_of(e));
     }
   }
   return out;
@@ -200,31 +328,31 @@ std::string HTTPHeaders::get(std::string_view name, std::string_view default_val
 
 std::vector<std::string_view> HTTPHeaders::get_list(std::string_view name) const {
   std::vector<std::string_view> out;
-  for (const auto& f : fields_) {
-    if (ieq(f.name, name)) out.push_back(f.value);
+  for (const Entry& e : entries_) {
+    if (e.name_len == name.size() && ieq(name_of(e), name)) out.push_back(value_of(e));
   }
   return out;
 }
 
 std::vector<std::pair<std::string_view, std::string_view>> HTTPHeaders::get_all() const {
   std::vector<std::pair<std::string_view, std::string_view>> out;
-  out.reserve(fields_.size());
+  out.reserve(entries_.size());
   // A response's or request's usual dozen fields: for_each groups them by scanning.
-  if (fields_.size() <= kGroupByScan) {
+  if (!may_repeat_ || entries_.size() <= kGroupByScan) {
     for_each([&out](std::string_view n, std::string_view v) { out.emplace_back(n, v); });
     return out;
   }
   // Many fields (a peer can send thousands of distinct names): group with a hash map, since
   // comparing each with all the others would be quadratic. Names are stored normalized.
   std::unordered_map<std::string_view, std::size_t> group_of;
-  std::vector<std::vector<const Field*>> groups;
-  for (const auto& f : fields_) {
-    auto [it, inserted] = group_of.try_emplace(f.name, groups.size());
+  std::vector<std::vector<const Entry*>> groups;
+  for (const Entry& e : entries_) {
+    auto [it, inserted] = group_of.try_emplace(name_of(e), groups.size());
     if (inserted) groups.emplace_back();
-    groups[it->second].push_back(&f);
+    groups[it->second].push_back(&e);
   }
   for (const auto& g : groups) {
-    for (const Field* f : g) out.emplace_back(f->name, f->value);
+    for (const Entry* e : g) out.emplace_back(name_of(*e), value_of(*e));
   }
   return out;
 }
@@ -232,24 +360,25 @@ std::vector<std::pair<std::string_view, std::string_view>> HTTPHeaders::get_all(
 std::vector<std::string_view> HTTPHeaders::keys() const {
   std::unordered_set<std::string_view> seen;
   std::vector<std::string_view> out;
-  for (const auto& f : fields_) {
-    if (seen.insert(f.name).second) out.push_back(f.name);
+  for (const Entry& e : entries_) {
+    if (seen.insert(name_of(e)).second) out.push_back(name_of(e));
   }
   return out;
 }
 
 std::size_t HTTPHeaders::size() const noexcept {
+  if (!may_repeat_) return entries_.size();
   // Counting distinct names needs a set; if it cannot be allocated, fall back to the slow way
   // rather than break noexcept.
   try {
     std::unordered_set<std::string_view> seen;
-    for (const auto& f : fields_) seen.insert(f.name);
+    for (const Entry& e : entries_) seen.insert(name_of(e));
     return seen.size();
   } catch (...) {
     std::size_t n = 0;
-    for (std::size_t i = 0; i < fields_.size(); ++i) {
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
       bool dup = false;
-      for (std::size_t j = 0; j < i && !dup; ++j) dup = fields_[j].name == fields_[i].name;
+      for (std::size_t j = 0; j < i && !dup; ++j) dup = name_of(entries_[j]) == name_of(entries_[i]);
       if (!dup) ++n;
     }
     return n;
@@ -263,9 +392,13 @@ void HTTPHeaders::parse_line(std::string_view line) {
     if (last_field_ < 0) throw HTTPInputError("first header line cannot start with whitespace");
     auto part = trim(line, " \t");
     if (!is_valid_header_value(part)) throw HTTPInputError("Invalid header value");
-    auto& v = fields_[static_cast<std::size_t>(last_field_)].value;
-    v += ' ';
-    v += part;
+    Entry& e = entries_[static_cast<std::size_t>(last_field_)];
+    std::string more;
+    more.reserve(1 + part.size());
+    more += ' ';
+    more += part;
+    splice(e.value_off + e.value_len, 0, more);
+    e.value_len += static_cast<std::uint32_t>(1 + part.size());
     return;
   }
   auto colon = line.find(':');

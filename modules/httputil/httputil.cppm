@@ -45,18 +45,67 @@ std::string normalize_header(std::string_view name);
 /// Mirrors tornado.httputil.HTTPHeaders.
 class HTTPHeaders {
  public:
+  /// One field as stored: views into the headers' own buffer, valid until the headers are next
+  /// changed (added to, set, removed from, assigned or destroyed).
   struct Field {
-    Field() = default;
-    /// Copies both; `name` is stored as given (HTTPHeaders normalizes it).
-    Field(std::string_view n, std::string_view v) : name(n), value(v) {}
-    std::string name;   ///< normalized (Http-Header-Case)
-    std::string value;
+    std::string_view name;   ///< normalized (Http-Header-Case)
+    std::string_view value;
+  };
+
+ private:
+  // Where a field's name and value sit in text_ (offsets, so that text_ may grow and move). The
+  // field's line is text_[name_off, value_off + value_len + 2): "Name: value\r\n".
+  struct Entry {
+    std::uint32_t name_off;
+    std::uint32_t name_len;
+    std::uint32_t value_off;
+    std::uint32_t value_len;
+  };
+
+ public:
+  /// The fields in the order they were added (not grouped), as a range of Field values.
+  class Fields {
+   public:
+    class iterator {
+     public:
+      using value_type = Field;
+      using difference_type = std::ptrdiff_t;
+      iterator() = default;
+      inline Field operator*() const noexcept { return h_->field_at(*e_); }
+      inline iterator& operator++() noexcept {
+        ++e_;
+        return *this;
+      }
+      inline iterator operator++(int) noexcept {
+        auto old = *this;
+        ++e_;
+        return old;
+      }
+      inline friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.e_ == b.e_; }
+
+     private:
+      friend class Fields;
+      inline iterator(const HTTPHeaders* h, const Entry* e) noexcept : h_(h), e_(e) {}
+      const HTTPHeaders* h_ = nullptr;
+      const Entry* e_ = nullptr;
+    };
+    inline iterator begin() const noexcept { return {h_, h_->entries_.data()}; }
+    inline iterator end() const noexcept { return {h_, h_->entries_.data() + h_->entries_.size()}; }
+    inline std::size_t size() const noexcept { return h_->entries_.size(); }
+    inline bool empty() const noexcept { return h_->entries_.empty(); }
+    inline Field operator[](std::size_t i) const noexcept { return h_->field_at(h_->entries_[i]); }
+
+   private:
+    friend class HTTPHeaders;
+    inline explicit Fields(const HTTPHeaders* h) noexcept : h_(h) {}
+    const HTTPHeaders* h_;
   };
 
   HTTPHeaders() = default;
   HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::string_view>> fields);
 
   /// Adds a value for `name`, keeping those already there. Mirrors HTTPHeaders.add.
+  /// @throws std::length_error if the headers' text would pass 4 GiB.
   void add(std::string_view name, std::string_view value);
   /// Replaces every value of `name` with `value`. Mirrors `headers[name] = value`.
   void set(std::string_view name, std::string_view value);
@@ -71,8 +120,9 @@ class HTTPHeaders {
   std::optional<std::string> get(std::string_view name) const;
   /// The values of `name`, joined with ",", or `default_value`. Mirrors `headers.get(name, default)`.
   std::string get(std::string_view name, std::string_view default_value) const;
-  /// The first value of `name` without copying, or null. For hot paths that need one value.
-  const std::string* find(std::string_view name) const noexcept;
+  /// The first value of `name` without copying, or nullopt: a view valid until the headers
+  /// change. For hot paths that need one value.
+  std::optional<std::string_view> find(std::string_view name) const noexcept;
   /// Every value of `name`, in order. Mirrors HTTPHeaders.get_list.
   std::vector<std::string_view> get_list(std::string_view name) const;
   /// Every (name, value) pair, a name's values together in the order names first appeared.
@@ -83,19 +133,25 @@ class HTTPHeaders {
   /// response takes.
   template <class F>
   void for_each(F&& f) const {
-    if (fields_.size() > kGroupByScan) {
+    // Names are stored normalized, so a repeated name is an exact repeat; and add() notes
+    // whether one was ever added, so the usual headers (every name once) need no grouping.
+    if (!may_repeat_) {
+      for (const Entry& e : entries_) f(name_of(e), value_of(e));
+      return;
+    }
+    if (entries_.size() > kGroupByScan) {
       for (const auto& [n, v] : get_all()) f(n, v);
       return;
     }
     std::uint64_t emitted = 0;
-    for (std::size_t i = 0; i < fields_.size(); ++i) {
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
       if (emitted & (std::uint64_t{1} << i)) continue;
-      const std::string& name = fields_[i].name;
-      f(std::string_view(name), std::string_view(fields_[i].value));
-      for (std::size_t j = i + 1; j < fields_.size(); ++j) {
-        if (!(emitted & (std::uint64_t{1} << j)) && fields_[j].name == name) {
+      std::string_view name = name_of(entries_[i]);
+      f(name, value_of(entries_[i]));
+      for (std::size_t j = i + 1; j < entries_.size(); ++j) {
+        if (!(emitted & (std::uint64_t{1} << j)) && name_of(entries_[j]) == name) {
           emitted |= std::uint64_t{1} << j;
-          f(std::string_view(name), std::string_view(fields_[j].value));
+          f(name, value_of(entries_[j]));
         }
       }
     }
@@ -104,10 +160,27 @@ class HTTPHeaders {
   std::vector<std::string_view> keys() const;
   /// The number of distinct names. Mirrors `len(headers)`.
   std::size_t size() const noexcept;
-  inline bool empty() const noexcept { return fields_.empty(); }
-  inline void clear() noexcept { fields_.clear(); }
+  inline bool empty() const noexcept { return entries_.empty(); }
+  /// Removes every field, keeping the memory for the next ones.
+  inline void clear() noexcept {
+    entries_.clear();
+    text_.clear();
+    last_field_ = -1;
+    may_repeat_ = false;
+  }
+  /// The fields as an HTTP/1.x head carries them: "Name: value\r\n" for each, in the order they
+  /// were added (not grouped), without the head's final empty line. A view valid until the headers
+  /// change. Values are stored as given: a value holding CR or LF (which add() and set() do not
+  /// refuse) appears here as it is, so a writer must check before sending.
+  inline std::string_view lines() const noexcept { return text_; }
+  /// False when no name has ever been added twice (so lines() is already grouped as get_all()
+  /// orders them); true once one has (it stays true after the repeats are removed).
+  inline bool may_repeat_names() const noexcept { return may_repeat_; }
   /// The fields in the order they were added (not grouped).
-  inline const std::vector<Field>& fields() const noexcept { return fields_; }
+  inline Fields fields() const noexcept { return Fields(this); }
+  /// How many fields fit before the headers allocate again (a pool of spare HTTPHeaders keeps
+  /// only small ones).
+  inline std::size_t capacity() const noexcept { return entries_.capacity(); }
 
   /// Adds one header line ("Name: value"); a line starting with whitespace continues the previous
   /// value (obs-fold, deprecated by RFC 9112 but still accepted, as Tornado does).
@@ -127,11 +200,29 @@ class HTTPHeaders {
 
  private:
   static constexpr std::size_t kInitialCapacity = 8;
+  // Bytes of text reserved with the first field: a usual request's or response's names and values.
+  static constexpr std::size_t kInitialText = 256;
   // Up to this many fields, for_each groups names by scanning (a bit per field); beyond, get_all
   // groups them with a hash map, since comparing each with all the others would be quadratic.
   static constexpr std::size_t kGroupByScan = 64;
-  std::vector<Field> fields_;
-  std::ptrdiff_t last_field_ = -1;  // the field a continuation line extends
+
+  inline std::string_view name_of(const Entry& e) const noexcept { return {text_.data() + e.name_off, e.name_len}; }
+  inline std::string_view value_of(const Entry& e) const noexcept {
+    return {text_.data() + e.value_off, e.value_len};
+  }
+  inline Field field_at(const Entry& e) const noexcept { return {name_of(e), value_of(e)}; }
+  // Replaces text_[at, at + old_len) with `replacement` (which may be a view into text_), and
+  // moves the offsets of the fields after it. @throws std::length_error past 4 GiB.
+  void splice(std::size_t at, std::size_t old_len, std::string_view replacement);
+
+  // Every field as its wire line, "Name: value\r\n", in the order of entries_ and nothing else:
+  // one allocation for all names and values, copying the headers copies two blocks, and writing
+  // them is one copy. Both blocks come from the thread's block cache (every request makes a set
+  // of headers and drops it).
+  std::basic_string<char, std::char_traits<char>, detail::RecyclingAllocator<char>> text_;
+  std::vector<Entry, detail::RecyclingAllocator<Entry>> entries_;
+  std::ptrdiff_t last_field_ = -1;   // the field a continuation line extends
+  bool may_repeat_ = false;          // some name was added while already present
 };
 
 /// Whether `name` is a valid header field name (an RFC 9110 token).

@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <ctime>
 #include <map>
 #include <optional>
@@ -575,8 +576,148 @@ BOOST_AUTO_TEST_CASE(test_case_insensitive) {
   BOOST_TEST(normalize_header("ETAG") == "Etag");
   BOOST_TEST(h.get("Missing", "default") == "default");
   BOOST_TEST(!h.get("Missing").has_value());
-  BOOST_TEST(h.find("Missing") == nullptr);
+  BOOST_TEST(!h.find("Missing"));
   BOOST_TEST(*h.find("CONTENT-type") == "text/html");
+}
+
+namespace {
+// The byte-at-a-time definition of Http-Header-Case that normalize_header computes 8 bytes at a time.
+std::string normalize_bytewise(std::string_view name) {
+  std::string out(name);
+  bool start = true;
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (start && c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+    start = c == '-';
+  }
+  return out;
+}
+
+// What lines() must hold: each field as "Name: value\r\n", in the order fields() gives.
+std::string wire_lines(const HTTPHeaders& h) {
+  std::string out;
+  for (auto f : h.fields()) {
+    out += f.name;
+    out += ": ";
+    out += f.value;
+    out += "\r\n";
+  }
+  return out;
+}
+}  // namespace
+
+// Not in Tornado's suite: normalize_header works on 8 bytes at a time, and must agree with the
+// byte loop for every byte (letters, '-', and bytes that are not ASCII), at every position.
+BOOST_AUTO_TEST_CASE(test_normalize_header_every_byte) {
+  for (int a = 0; a < 256; ++a) {
+    std::string one(1, static_cast<char>(a));
+    BOOST_TEST(normalize_header(one) == normalize_bytewise(one));
+    for (int b = 0; b < 256; ++b) {
+      // The pair at the end of a word, and straddling the boundary between two 8-byte words.
+      for (std::string prefix : {"", "x-", "abcdefg", "abcdef-"}) {
+        std::string s = prefix + one + static_cast<char>(b) + "Zz";
+        if (normalize_header(s) != normalize_bytewise(s)) {
+          BOOST_TEST(normalize_header(s) == normalize_bytewise(s));
+          return;
+        }
+      }
+    }
+  }
+  std::uint64_t seed = 12345;
+  const std::string alphabet = "aZmQz-A-_09\x80\xff@[`{";
+  for (int i = 0; i < 20'000; ++i) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    std::string s;
+    for (std::size_t n = (seed >> 33) % 41, k = 0; k < n; ++k) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      s += alphabet[(seed >> 33) % alphabet.size()];
+    }
+    if (normalize_header(s) != normalize_bytewise(s)) {
+      BOOST_TEST(normalize_header(s) == normalize_bytewise(s));
+      return;
+    }
+    // add() normalizes in its buffer, a word at a time over the bytes after the name too:
+    // those (": ", the value, CRLF) must come out as they went in.
+    HTTPHeaders h;
+    std::string value = s.substr(0, i % 5);
+    h.add(s, value);
+    auto f = h.fields()[0];
+    if (f.name != normalize_bytewise(s) || f.value != value) {
+      BOOST_TEST(f.name == normalize_bytewise(s));
+      BOOST_TEST(f.value == value);
+      return;
+    }
+    BOOST_TEST_REQUIRE(h.lines() == wire_lines(h));
+  }
+  BOOST_TEST(normalize_header("sec-websocket-KEY") == "Sec-Websocket-Key");
+  BOOST_TEST(normalize_header("-a--b-") == "-A--B-");
+}
+
+// Not in Tornado's suite: the headers keep their fields as wire lines, through every change.
+BOOST_AUTO_TEST_CASE(test_lines_follow_every_change) {
+  HTTPHeaders h;
+  BOOST_TEST(h.lines().empty());
+  h.add("content-type", "text/html; charset=UTF-8");
+  h.add("Server", "TornadoServer/6.2");
+  h.add("date", "Sun, 06 Nov 1994 08:49:37 GMT");
+  BOOST_TEST(h.lines() == "Content-Type: text/html; charset=UTF-8\r\nServer: TornadoServer/6.2\r\n"
+                          "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
+  BOOST_TEST(!h.may_repeat_names());
+  h.set("Content-Type", "text/plain");  // shorter, in the middle of the text
+  BOOST_TEST(h.lines() == wire_lines(h));
+  BOOST_TEST(*h.find("Server") == "TornadoServer/6.2");
+  h.set("Server", std::string(300, 's'));  // longer: the text grows and moves
+  BOOST_TEST(h.lines() == wire_lines(h));
+  BOOST_TEST(*h.find("Date") == "Sun, 06 Nov 1994 08:49:37 GMT");
+  h.add("Set-Cookie", "a=1");
+  h.add("X-Other", "o");
+  h.add("set-cookie", "b=2");
+  BOOST_TEST(h.may_repeat_names());
+  BOOST_TEST(h.lines() == wire_lines(h));
+  h.set("Set-Cookie", "c=3");  // the later value goes, the first keeps its place
+  BOOST_TEST(h.lines() == wire_lines(h));
+  BOOST_TEST((h.get_list("Set-Cookie") == std::vector<std::string_view>{"c=3"}));
+  BOOST_TEST(h.fields().size() == 5u);
+  BOOST_TEST(h.remove("Server"));
+  BOOST_TEST(!h.remove("Server"));
+  BOOST_TEST(h.lines() == wire_lines(h));
+  BOOST_TEST((h.keys() == std::vector<std::string_view>{"Content-Type", "Date", "Set-Cookie", "X-Other"}));
+  // A continuation line extends the field set last, wherever it is in the text.
+  h.set("Date", "Mon");
+  h.parse_line(" 07 Nov");
+  BOOST_TEST(*h.find("Date") == "Mon 07 Nov");
+  BOOST_TEST(h.lines() == wire_lines(h));
+  BOOST_TEST(*h.find("X-Other") == "o");
+  // A copy is independent of the original.
+  HTTPHeaders copy = h;
+  h.set("X-Other", "changed");
+  BOOST_TEST(*copy.find("X-Other") == "o");
+  BOOST_TEST(copy.lines() == wire_lines(copy));
+  HTTPHeaders moved = std::move(copy);
+  BOOST_TEST(moved.lines() == wire_lines(moved));
+  h.clear();
+  BOOST_TEST(h.lines().empty());
+  BOOST_TEST(!h.may_repeat_names());
+  h.add("A", "1");
+  BOOST_TEST(h.lines() == "A: 1\r\n");
+}
+
+// Not in Tornado's suite: a value given as a view of the headers' own text survives the buffer
+// growing under it.
+BOOST_AUTO_TEST_CASE(test_value_from_own_text) {
+  HTTPHeaders h;
+  h.add("A", std::string(100, 'a'));
+  for (int i = 0; i < 5; ++i) h.add("A-Copy", *h.find("A"));  // each add may grow the text
+  for (auto v : h.get_list("A-Copy")) BOOST_TEST(v == std::string(100, 'a'));
+  h.add("B", "b");
+  h.add("B", "bb");
+  h.set("C", *h.find("A"));
+  BOOST_TEST(*h.find("C") == std::string(100, 'a'));
+  h.set("A-Copy", *h.find("C"));  // removes later A-Copy lines while the value is a view
+  BOOST_TEST((h.get_list("A-Copy") == std::vector<std::string_view>{std::string_view(std::string(100, 'a'))}));
+  h.set("B", *h.find("A-Copy"));
+  BOOST_TEST(*h.find("B") == std::string(100, 'a'));
+  BOOST_TEST(h.lines() == wire_lines(h));
 }
 
 BOOST_AUTO_TEST_CASE(test_multi_values) {

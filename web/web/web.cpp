@@ -382,7 +382,7 @@ RequestHandler::~RequestHandler() {
   if (spare_headers_gone) return;
   auto& s = spare_headers;
   // A list grown past the usual few headers is not worth keeping.
-  auto capacity = headers_.fields().capacity();
+  auto capacity = headers_.capacity();
   if (capacity > 0 && capacity <= 16 && s.count < SpareHeaders::kKeep) s.spares[s.count++] = std::move(headers_);
   // An empty std::string's capacity is its inline buffer's: only a buffer with memory of its
   // own is worth keeping.
@@ -671,7 +671,7 @@ void RequestHandler::write(const boost::json::value& chunk) {
 void RequestHandler::clear() {
   if (!spare_headers_gone) {
     auto& s = spare_headers;
-    if (headers_.fields().capacity() == 0 && s.count > 0) headers_ = std::move(s.spares[--s.count]);
+    if (headers_.capacity() == 0 && s.count > 0) headers_ = std::move(s.spares[--s.count]);
     if (write_buffer_.capacity() == std::string().capacity() && s.buffer_count > 0)
       write_buffer_ = std::move(s.buffers[--s.buffer_count]);
   }
@@ -831,8 +831,8 @@ void RequestHandler::set_etag_header() {
 }
 
 bool RequestHandler::check_etag_header() {
-  const std::string* computed = headers_.find("Etag");
-  const std::string* inm = request_->headers.find("If-None-Match");
+  auto computed = headers_.find("Etag");
+  auto inm = request_->headers.find("If-None-Match");
   if (!computed || computed->empty() || !inm) return false;
   // re.findall(r'\*|(?:W/)?"[^"]*"', If-None-Match)
   std::vector<std::string_view> etags;
