@@ -279,7 +279,16 @@ struct HTTP1Connection::Impl {
   bool chunking_output = false;
   std::optional<std::int64_t> expected_content_remaining;
   std::optional<Future<void>> pending_write;
-  Future<void> finish_future;
+  // Whether the response is finished (or the connection closed or detached): what read_message
+  // waits for before the next request. The future is made only when it has to wait, which the
+  // usual request (answered while its last bytes were read) never does.
+  bool finish_done = false;
+  std::optional<Future<void>> finish_future;
+  void set_finished() {
+    if (finish_done) return;
+    finish_done = true;
+    if (finish_future && !finish_future->done()) future_set_result_unless_cancelled(*finish_future);
+  }
   util::Callback close_callback;
   std::optional<double> body_timeout;
   std::size_t max_body_size = 0;
@@ -328,7 +337,7 @@ void HTTP1Connection::init() {
   impl_->body_timeout = params_.body_timeout;
   impl_->max_body_size = params_.max_body_size ? params_.max_body_size : stream_->max_buffer_size();
   // A client that has not sent a request yet has nothing to finish: reading may go on at once.
-  if (is_client_) impl_->finish_future.set_result();
+  if (is_client_) impl_->finish_done = true;
 }
 
 HTTP1Connection::~HTTP1Connection() {
@@ -348,7 +357,7 @@ void HTTP1Connection::Impl::on_connection_close() {
     close_callback = nullptr;
     cb();
   }
-  if (!finish_future.done()) future_set_result_unless_cancelled(finish_future);
+  set_finished();
 }
 
 void HTTP1Connection::Impl::clear_callbacks(HTTP1Connection& self) {
@@ -359,14 +368,14 @@ void HTTP1Connection::Impl::clear_callbacks(HTTP1Connection& self) {
 void HTTP1Connection::close() {
   if (stream_) stream_->close();
   impl_->clear_callbacks(*this);
-  if (!impl_->finish_future.done()) future_set_result_unless_cancelled(impl_->finish_future);
+  impl_->set_finished();
 }
 
 std::shared_ptr<iostream::IOStream> HTTP1Connection::detach() {
   impl_->clear_callbacks(*this);
   auto s = std::move(stream_);
   stream_.reset();
-  if (!impl_->finish_future.done()) future_set_result_unless_cancelled(impl_->finish_future);
+  impl_->set_finished();
   return s;
 }
 
@@ -669,10 +678,11 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
       need_delegate_close = false;
       logged([&] { delegate.finish(); });
     }
-    if (!finish_future.done() && self.stream_ && !self.stream_->closed()) {
+    if (!finish_done && self.stream_ && !self.stream_->closed()) {
+      if (!finish_future) finish_future.emplace();
       self.stream_->set_close_callback([this] { on_connection_close(); });
       flush_held_answers(*self.stream_);
-      co_await finish_future;
+      co_await *finish_future;
     }
     if (self.is_client_ && disconnect_on_finish) self.close();
     if (!self.stream_) co_return false;
@@ -941,7 +951,7 @@ void HTTP1Connection::Impl::finish_request(HTTP1Connection& self) {
     self.close();
     return;
   }
-  if (!finish_future.done()) future_set_result_unless_cancelled(finish_future);
+  set_finished();
 }
 
 // ---------------------------------------------------------------------------------------------
