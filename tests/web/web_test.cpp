@@ -2221,3 +2221,63 @@ BOOST_FIXTURE_TEST_CASE(test_write_json_bytes, SimpleHandlerTestCase<WriteJSONHa
   BOOST_TEST(response.headers.get("Content-Type", "") == "application/json; charset=UTF-8");
 }
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// Not in Tornado's suite: tornado-cpp's own request path.
+
+namespace {
+// An Application whose find_handler is overridden: a server must route through the override
+// (Application::start_request's merged delegate serves the Application class itself only).
+struct CountingApplication : web::Application {
+  using web::Application::Application;
+  std::unique_ptr<httputil::HTTPMessageDelegate> find_handler(
+      const std::shared_ptr<httputil::HTTPServerRequest>& request) override {
+    ++calls;
+    if (request->path == "/elsewhere") request->path = "/";
+    return web::Application::find_handler(request);
+  }
+  int calls = 0;
+};
+struct CountingApplicationTest : tornado::testing::AsyncHTTPTestCase {
+  std::unique_ptr<web::Application> get_app() override {
+    return std::make_unique<CountingApplication>(
+        std::vector<routing::Rule>{{"/", web::handler<ReplyHandler>(std::string("root"))}});
+  }
+};
+
+// Writes a body longer than std::string's inline buffer in two flushes, then a short one: the
+// write buffer is handed back after each flush and on to the next handler, and must carry
+// nothing over.
+struct TwoFlushHandler : web::RequestHandler {
+  Future<void> get() {
+    write(std::string(100, 'a'));
+    co_await flush();
+    write(std::string(50, 'b'));
+  }
+};
+struct ShortHandler : web::RequestHandler {
+  void get() { write("short"); }
+};
+struct BufferReuseTest : WebTestCase {
+  std::vector<routing::Rule> get_handlers() override {
+    return {{"/long", web::handler<TwoFlushHandler>()}, {"/short", web::handler<ShortHandler>()}};
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(RequestPathTest)
+BOOST_FIXTURE_TEST_CASE(test_find_handler_override, CountingApplicationTest) {
+  auto& counting = static_cast<CountingApplication&>(app());
+  BOOST_TEST(fetch("/elsewhere").body == "root");
+  BOOST_TEST(fetch("/missing").code == 404);
+  BOOST_TEST(counting.calls == 2);
+}
+BOOST_FIXTURE_TEST_CASE(test_write_buffer_reuse, BufferReuseTest) {
+  for (int i = 0; i < 3; ++i) {
+    auto long_response = fetch("/long");
+    BOOST_TEST(long_response.code == 200);
+    BOOST_TEST(long_response.body == std::string(100, 'a') + std::string(50, 'b'));
+    BOOST_TEST(fetch("/short").body == "short");
+  }
+}
+BOOST_AUTO_TEST_SUITE_END()
