@@ -116,6 +116,17 @@ class MessageParser final : public bhttp::basic_parser<isRequest> {
   std::uint64_t body_total = 0;
   std::uint64_t max_body = 0;
   std::optional<MessageError> error;  // set with ec, to say how to answer
+  // Where the fields the codec itself reads are in `headers` (their first value), noted as they
+  // arrive, so that deciding keep-alive and 100-continue needs no lookups.
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::size_t connection_at = kNone;
+  std::size_t expect_at = kNone;
+  std::size_t transfer_encoding_at = kNone;
+  bool has_content_length = false;
+  std::optional<std::string_view> value_at(std::size_t i) const noexcept {
+    if (i == kNone) return std::nullopt;
+    return headers.fields()[i].value;
+  }
 
  protected:
   void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target, int version,
@@ -151,6 +162,23 @@ class MessageParser final : public bhttp::basic_parser<isRequest> {
     if (isRequest && f == bhttp::field::host && v.find_first_of(" \t") != std::string_view::npos) {
       fail(ec, bhttp::error::bad_value, 400, "Invalid Host header");
       return;
+    }
+    std::size_t at = headers.fields().size();
+    switch (f) {
+      case bhttp::field::connection:
+        if (connection_at == kNone) connection_at = at;
+        break;
+      case bhttp::field::expect:
+        if (expect_at == kNone) expect_at = at;
+        break;
+      case bhttp::field::transfer_encoding:
+        if (transfer_encoding_at == kNone) transfer_encoding_at = at;
+        break;
+      case bhttp::field::content_length:
+        has_content_length = true;
+        break;
+      default:
+        break;
     }
     headers.add(std::string_view(name.data(), name.size()), v);
   }
@@ -255,15 +283,22 @@ class GzipMessageDelegate final : public HTTPMessageDelegate {
 
 }  // namespace
 
-bool can_keep_alive(const httputil::RequestStartLine& start_line, const HTTPHeaders& headers, bool no_keep_alive) {
+namespace {
+// can_keep_alive, given the request's Connection and Transfer-Encoding values (their first) and
+// whether it has a Content-Length.
+bool can_keep_alive_with(const httputil::RequestStartLine& start_line, std::optional<std::string_view> connection,
+                         std::optional<std::string_view> te, bool has_content_length, bool no_keep_alive) {
   if (no_keep_alive) return false;
-  auto connection = headers.find("Connection");
   if (start_line.version == "HTTP/1.1") return !(connection && ieq(*connection, "close"));
-  auto te = headers.find("Transfer-Encoding");
-  if (headers.contains("Content-Length") || (te && ieq(*te, "chunked")) || start_line.method == "HEAD" ||
-      start_line.method == "GET")
+  if (has_content_length || (te && ieq(*te, "chunked")) || start_line.method == "HEAD" || start_line.method == "GET")
     return connection && ieq(*connection, "keep-alive");
   return false;
+}
+}  // namespace
+
+bool can_keep_alive(const httputil::RequestStartLine& start_line, const HTTPHeaders& headers, bool no_keep_alive) {
+  return can_keep_alive_with(start_line, headers.find("Connection"), headers.find("Transfer-Encoding"),
+                             headers.contains("Content-Length"), no_keep_alive);
 }
 
 struct HTTP1Connection::Impl {
@@ -548,10 +583,11 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
     if constexpr (isRequest) {
       request_method = parser.request.method;
       request_version = parser.request.version;
-      auto conn = parser.headers.find("Connection");
+      auto conn = parser.value_at(parser.connection_at);
       request_keep_alive_header = conn && ieq(*conn, "keep-alive");
       have_request = true;
-      disconnect_on_finish = !can_keep_alive(parser.request, parser.headers, self.params_.no_keep_alive);
+      disconnect_on_finish = !can_keep_alive_with(parser.request, conn, parser.value_at(parser.transfer_encoding_at),
+                                                  parser.has_content_length, self.params_.no_keep_alive);
       start_line = std::move(parser.request);
     } else {
       response_code = parser.response.code;
@@ -568,7 +604,7 @@ Future<bool> HTTP1Connection::Impl::read_message(HTTP1Connection& self, HTTPMess
     }
     bool expect_continue = false;
     if constexpr (isRequest) {
-      auto expect = parser.headers.find("Expect");
+      auto expect = parser.value_at(parser.expect_at);
       expect_continue = expect && ieq(*expect, "100-continue");
     }
 
