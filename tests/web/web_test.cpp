@@ -2272,6 +2272,27 @@ BOOST_FIXTURE_TEST_CASE(test_find_handler_override, CountingApplicationTest) {
   BOOST_TEST(fetch("/missing").code == 404);
   BOOST_TEST(counting.calls == 2);
 }
+// set_header refuses a control character (0x00-0x1f) wherever it is in the value (the check
+// reads 8 bytes at a time, then the tail), and accepts every other byte, 0x20, DEL and 0x80-0xff
+// included, as Tornado's _INVALID_HEADER_CHAR_RE does.
+BOOST_AUTO_TEST_CASE(test_header_value_check) {
+  struct Probe : web::RequestHandler {};
+  Probe h;
+  for (std::size_t size : {1u, 7u, 8u, 9u, 16u, 20u}) {
+    for (std::size_t at = 0; at < size; ++at) {
+      for (char bad : {'\0', '\x01', '\t', '\n', '\r', '\x1f'}) {
+        std::string value(size, ' ');
+        value[at] = bad;
+        BOOST_CHECK_THROW(h.set_header("X-Test", value), std::invalid_argument);
+      }
+    }
+    std::string good;
+    for (std::size_t i = 0; i < size; ++i) good += static_cast<char>(i % 2 ? 0x20 : 0x7f);
+    BOOST_CHECK_NO_THROW(h.set_header("X-Test", good));
+    BOOST_CHECK_NO_THROW(h.set_header("X-Test", std::string(size, '\xff')));
+    BOOST_CHECK_NO_THROW(h.set_header("X-Test", std::string(size, '\x80')));
+  }
+}
 BOOST_FIXTURE_TEST_CASE(test_write_buffer_reuse, BufferReuseTest) {
   for (int i = 0; i < 3; ++i) {
     auto long_response = fetch("/long");
