@@ -108,8 +108,11 @@ void append_body(std::string& data, std::string_view chunk, bool chunking) {
 template <bool isRequest>
 class MessageParser final : public bhttp::basic_parser<isRequest> {
  public:
-  httputil::RequestStartLine request;
-  httputil::ResponseStartLine response;
+  // The start line of this kind of message only: the parser's frame is kept by every idle
+  // connection, so it carries nothing it cannot use.
+  struct NoStartLine {};
+  [[no_unique_address]] std::conditional_t<isRequest, httputil::RequestStartLine, NoStartLine> request;
+  [[no_unique_address]] std::conditional_t<isRequest, NoStartLine, httputil::ResponseStartLine> response;
   HTTPHeaders headers;
   std::string body;        // body bytes taken by the last put()
   std::size_t room = 0;    // how many more body bytes put() may take
@@ -118,12 +121,12 @@ class MessageParser final : public bhttp::basic_parser<isRequest> {
   std::optional<MessageError> error;  // set with ec, to say how to answer
   // Where the fields the codec itself reads are in `headers` (their first value), noted as they
   // arrive, so that deciding keep-alive and 100-continue needs no lookups.
-  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
-  std::size_t connection_at = kNone;
-  std::size_t expect_at = kNone;
-  std::size_t transfer_encoding_at = kNone;
+  static constexpr std::uint32_t kNone = static_cast<std::uint32_t>(-1);
+  std::uint32_t connection_at = kNone;
+  std::uint32_t expect_at = kNone;
+  std::uint32_t transfer_encoding_at = kNone;
   bool has_content_length = false;
-  std::optional<std::string_view> value_at(std::size_t i) const noexcept {
+  std::optional<std::string_view> value_at(std::uint32_t i) const noexcept {
     if (i == kNone) return std::nullopt;
     return headers.fields()[i].value;
   }
@@ -131,22 +134,27 @@ class MessageParser final : public bhttp::basic_parser<isRequest> {
  protected:
   void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target, int version,
                        beast::error_code& ec) override {
-    if (version / 10 != 1) {
-      fail(ec, bhttp::error::bad_version, 400, "Malformed HTTP version in HTTP Request-Line");
-      return;
+    if constexpr (isRequest) {
+      if (version / 10 != 1) {
+        fail(ec, bhttp::error::bad_version, 400, "Malformed HTTP version in HTTP Request-Line");
+        return;
+      }
+      request.method.assign(method.data(), method.size());
+      request.path.assign(target.data(), target.size());
+      request.version =
+          version == 11 ? "HTTP/1.1" : version == 10 ? "HTTP/1.0" : "HTTP/1." + std::to_string(version % 10);
     }
-    request.method.assign(method.data(), method.size());
-    request.path.assign(target.data(), target.size());
-    request.version = version == 11 ? "HTTP/1.1" : version == 10 ? "HTTP/1.0" : "HTTP/1." + std::to_string(version % 10);
   }
   void on_response_impl(int code, beast::string_view reason, int version, beast::error_code& ec) override {
-    if (version / 10 != 1) {
-      fail(ec, bhttp::error::bad_version, 0, "Error parsing response start line");
-      return;
+    if constexpr (!isRequest) {
+      if (version / 10 != 1) {
+        fail(ec, bhttp::error::bad_version, 0, "Error parsing response start line");
+        return;
+      }
+      response.version = version == 11 ? "HTTP/1.1" : "HTTP/1." + std::to_string(version % 10);
+      response.code = code;
+      response.reason.assign(reason.data(), reason.size());
     }
-    response.version = version == 11 ? "HTTP/1.1" : "HTTP/1." + std::to_string(version % 10);
-    response.code = code;
-    response.reason.assign(reason.data(), reason.size());
   }
   void on_field_impl(bhttp::field f, beast::string_view name, beast::string_view value, beast::error_code& ec) override {
     std::string_view v(value.data(), value.size());
@@ -163,7 +171,8 @@ class MessageParser final : public bhttp::basic_parser<isRequest> {
       fail(ec, bhttp::error::bad_value, 400, "Invalid Host header");
       return;
     }
-    std::size_t at = headers.fields().size();
+    // HTTPHeaders keeps its text under 4 GiB, so a field's index fits too.
+    auto at = static_cast<std::uint32_t>(headers.fields().size());
     switch (f) {
       case bhttp::field::connection:
         if (connection_at == kNone) connection_at = at;
@@ -309,6 +318,7 @@ struct HTTP1Connection::Impl {
   bool have_request = false;
 
   bool disconnect_on_finish = false;
+  bool finish_done = false;  // see finish_future
   bool read_finished = false;
   bool write_finished = false;
   bool chunking_output = false;
@@ -317,7 +327,6 @@ struct HTTP1Connection::Impl {
   // Whether the response is finished (or the connection closed or detached): what read_message
   // waits for before the next request. The future is made only when it has to wait, which the
   // usual request (answered while its last bytes were read) never does.
-  bool finish_done = false;
   std::optional<Future<void>> finish_future;
   void set_finished() {
     if (finish_done) return;
@@ -342,13 +351,15 @@ struct HTTP1Connection::Impl {
   void count_output(HTTP1Connection& self, std::size_t n);
 };
 
+HTTP1Connection::Impl* HTTP1Connection::impl() noexcept { return std::launder(reinterpret_cast<Impl*>(impl_storage_)); }
+
 HTTP1Connection::HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, bool is_client,
                                  HTTP1ConnectionParameters params, httputil::RequestContext context)
     : stream_(std::move(stream)),
       is_client_(is_client),
       params_(params),
-      own_context_(std::make_unique<httputil::RequestContext>(std::move(context))),
-      impl_(::new (impl_storage_) Impl()) {
+      own_context_(std::make_unique<httputil::RequestContext>(std::move(context))) {
+  ::new (impl_storage_) Impl();
   init();
 }
 
@@ -357,8 +368,8 @@ HTTP1Connection::HTTP1Connection(std::shared_ptr<iostream::IOStream> stream, boo
     : stream_(std::move(stream)),
       is_client_(is_client),
       params_(params),
-      shared_context_(shared_context),
-      impl_(::new (impl_storage_) Impl()) {
+      shared_context_(shared_context) {
+  ::new (impl_storage_) Impl();
   init();
 }
 
@@ -369,22 +380,22 @@ httputil::RequestContext& HTTP1Connection::mutable_context() {
 
 void HTTP1Connection::init() {
   static_assert(sizeof(Impl) <= kImplSize && alignof(Impl) <= 16, "kImplSize must hold Impl");
-  impl_->body_timeout = params_.body_timeout;
-  impl_->max_body_size = params_.max_body_size ? params_.max_body_size : stream_->max_buffer_size();
+  impl()->body_timeout = params_.body_timeout;
+  impl()->max_body_size = params_.max_body_size ? params_.max_body_size : stream_->max_buffer_size();
   // A client that has not sent a request yet has nothing to finish: reading may go on at once.
-  if (is_client_) impl_->finish_done = true;
+  if (is_client_) impl()->finish_done = true;
 }
 
 HTTP1Connection::~HTTP1Connection() {
-  if (impl_->alive) *impl_->alive = false;
-  if (stream_ && impl_->close_callback) stream_->set_close_callback(nullptr);
-  impl_->~Impl();
+  if (impl()->alive) *impl()->alive = false;
+  if (stream_ && impl()->close_callback) stream_->set_close_callback(nullptr);
+  impl()->~Impl();
 }
 
-void HTTP1Connection::set_body_timeout(double timeout) { impl_->body_timeout = timeout; }
-void HTTP1Connection::set_max_body_size(std::size_t n) { impl_->max_body_size = n; }
+void HTTP1Connection::set_body_timeout(double timeout) { impl()->body_timeout = timeout; }
+void HTTP1Connection::set_max_body_size(std::size_t n) { impl()->max_body_size = n; }
 
-void HTTP1Connection::set_close_callback(util::Callback callback) { impl_->close_callback = std::move(callback); }
+void HTTP1Connection::set_close_callback(util::Callback callback) { impl()->close_callback = std::move(callback); }
 
 void HTTP1Connection::Impl::on_connection_close() {
   if (close_callback) {
@@ -402,24 +413,24 @@ void HTTP1Connection::Impl::clear_callbacks(HTTP1Connection& self) {
 
 void HTTP1Connection::close() {
   if (stream_) stream_->close();
-  impl_->clear_callbacks(*this);
-  impl_->set_finished();
+  impl()->clear_callbacks(*this);
+  impl()->set_finished();
 }
 
 std::shared_ptr<iostream::IOStream> HTTP1Connection::detach() {
-  impl_->clear_callbacks(*this);
+  impl()->clear_callbacks(*this);
   auto s = std::move(stream_);
   stream_.reset();
-  impl_->set_finished();
+  impl()->set_finished();
   return s;
 }
 
 Future<bool> HTTP1Connection::read_response(HTTPMessageDelegate& delegate) {
-  if (params_.decompress) return impl_->read_gzip(*this, delegate);
+  if (params_.decompress) return impl()->read_gzip(*this, delegate);
   // read_message's own future, not a coroutine awaiting it: one frame and one loop turn less per
   // message.
-  if (is_client_) return impl_->read_message<false>(*this, delegate);
-  return impl_->read_message<true>(*this, delegate);
+  if (is_client_) return impl()->read_message<false>(*this, delegate);
+  return impl()->read_message<true>(*this, delegate);
 }
 
 Future<bool> HTTP1Connection::Impl::read_gzip(HTTP1Connection& self, HTTPMessageDelegate& delegate) {
@@ -465,7 +476,8 @@ class Deadline {
 // the next one starts waiting. Lives in the serving loop's frame, which outlives every request's.
 class HTTP1Connection::HeaderTimer {
  public:
-  HeaderTimer(iostream::IOStream& stream, std::optional<double> timeout) : stream_(stream), timeout_(timeout) {}
+  HeaderTimer(iostream::IOStream& stream, std::optional<double> timeout)
+      : stream_(stream), timeout_(timeout.value_or(0)), enabled_(timeout.has_value()) {}
   ~HeaderTimer() {
     if (armed_) loop_->remove_timeout(handle_);
   }
@@ -474,9 +486,9 @@ class HTTP1Connection::HeaderTimer {
 
   // A request starts waiting for its headers.
   void start() {
-    if (!timeout_) return;
+    if (!enabled_) return;
     if (!loop_) loop_ = &IOLoop::current();
-    deadline_ = loop_->time() + *timeout_;
+    deadline_ = loop_->time() + timeout_;
     waiting_ = true;
     if (!armed_) arm();
   }
@@ -500,11 +512,14 @@ class HTTP1Connection::HeaderTimer {
     stream_.close();
   }
 
+  // Lives in the serving loop's frame, which every idle connection keeps: no std::optional's
+  // padding for the timeout.
   iostream::IOStream& stream_;
-  std::optional<double> timeout_;
+  double timeout_;
   IOLoop* loop_ = nullptr;
   ioloop::TimeoutHandle handle_;
   double deadline_ = 0;
+  bool enabled_;
   bool armed_ = false;
   bool waiting_ = false;
   bool fired_ = false;
@@ -807,7 +822,7 @@ std::size_t count_cr_lf(std::string_view s) noexcept {
 
 Future<void> HTTP1Connection::write_headers(const httputil::StartLine& start_line, const HTTPHeaders& headers_in,
                                             std::string_view chunk) {
-  Impl& m = *impl_;
+  Impl& m = *impl();
   // One scan for what decides the framing, and for the size of the head. HTTPHeaders keeps names
   // normalized, so exact comparisons find them.
   std::optional<std::string_view> content_length;
@@ -937,7 +952,7 @@ Future<void> HTTP1Connection::write_headers(const httputil::StartLine& start_lin
 }
 
 Future<void> HTTP1Connection::write(std::string_view chunk) {
-  Impl& m = *impl_;
+  Impl& m = *impl();
   m.count_output(*this, chunk.size());
   std::string data;
   if (!chunk.empty()) {
@@ -957,7 +972,7 @@ void HTTP1Connection::Impl::count_output(HTTP1Connection& self, std::size_t n) {
 }
 
 void HTTP1Connection::finish() {
-  Impl& m = *impl_;
+  Impl& m = *impl();
   if (m.expected_content_remaining && *m.expected_content_remaining != 0 && stream_ && !stream_->closed()) {
     auto missing = *m.expected_content_remaining;
     stream_->close();
@@ -976,7 +991,7 @@ void HTTP1Connection::finish() {
     // is made here only, on this rare path, so the usual one costs no allocation.
     if (!m.alive) m.alive = std::make_shared<bool>(true);
     m.pending_write->add_done_callback([this, alive = m.alive](const Future<void>&) {
-      if (*alive) impl_->finish_request(*this);
+      if (*alive) impl()->finish_request(*this);
     });
   }
 }

@@ -88,10 +88,13 @@ class HTTP1Connection final : public httputil::HTTPConnection {
   const httputil::RequestContext* shared_context_ = nullptr;
   std::unique_ptr<httputil::RequestContext> own_context_;
   // The per-message state, built in place rather than allocated: a server makes one
-  // HTTP1Connection per request.
-  static constexpr std::size_t kImplSize = 256;
+  // HTTP1Connection per request. Exactly Impl's size (the .cpp checks it): it sits in the frame of
+  // the serving loop, which every idle connection keeps.
+  static constexpr std::size_t kImplSize = 208;
   alignas(16) unsigned char impl_storage_[kImplSize];
-  Impl* impl_;
+  // The Impl built in impl_storage_ (a function, not a pointer member: 8 bytes less per request
+  // object).
+  Impl* impl() noexcept;
   // A server connection's timer for the header timeout, shared by its requests (null: a timer
   // per message, as a client's).
   HeaderTimer* header_timer_ = nullptr;

@@ -228,7 +228,7 @@ void HTTPHeaders::add(std::string_view name, std::string_view value) {
     }
   }
   entries_.push_back(e);
-  last_field_ = static_cast<std::ptrdiff_t>(entries_.size()) - 1;
+  last_field_ = static_cast<std::int32_t>(entries_.size()) - 1;
 }
 
 void HTTPHeaders::splice(std::size_t at, std::size_t old_len, std::string_view replacement) {
@@ -276,13 +276,13 @@ void HTTPHeaders::set(std::string_view name, std::string_view value) {
     Entry& e = entries_[static_cast<std::size_t>(first)];
     splice(e.value_off, e.value_len, value);
     e.value_len = static_cast<std::uint32_t>(value.size());
-    last_field_ = first;
+    last_field_ = static_cast<std::int32_t>(first);
     return;
   }
   Entry& e = entries_[static_cast<std::size_t>(first)];
   splice(e.value_off, e.value_len, value);
   e.value_len = static_cast<std::uint32_t>(value.size());
-  last_field_ = first;
+  last_field_ = static_cast<std::int32_t>(first);
 }
 
 bool HTTPHeaders::remove(std::string_view name) {

@@ -201,7 +201,7 @@ class HTTPHeaders {
  private:
   static constexpr std::size_t kInitialCapacity = 8;
   // Bytes of text reserved with the first field: a usual request's or response's names and values.
-  static constexpr std::size_t kInitialText = 256;
+  static constexpr std::size_t kInitialText = 255;  // with its terminating NUL, a 256-byte block
   // Up to this many fields, for_each groups names by scanning (a bit per field); beyond, get_all
   // groups them with a hash map, since comparing each with all the others would be quadratic.
   static constexpr std::size_t kGroupByScan = 64;
@@ -221,8 +221,8 @@ class HTTPHeaders {
   // of headers and drops it).
   std::basic_string<char, std::char_traits<char>, detail::RecyclingAllocator<char>> text_;
   std::vector<Entry, detail::RecyclingAllocator<Entry>> entries_;
-  std::ptrdiff_t last_field_ = -1;   // the field a continuation line extends
-  bool may_repeat_ = false;          // some name was added while already present
+  std::int32_t last_field_ = -1;  // the field a continuation line extends (fields fit: text < 4 GiB)
+  bool may_repeat_ = false;       // some name was added while already present
 };
 
 /// Whether `name` is a valid header field name (an RFC 9110 token).
