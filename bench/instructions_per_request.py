@@ -100,14 +100,16 @@ def main(argv):
     finally:
         proc.kill()
         proc.wait()
-    dumps = sorted(f for f in os.listdir(out_dir) if f.startswith("callgrind.out"))
+    # The requested dump is a numbered one (callgrind.out.N); callgrind may write another, nearly
+    # empty, numbered dump besides it, so the one with the most instructions is the counted run.
+    dumps = sorted(f for f in os.listdir(out_dir) if re.fullmatch(r"callgrind\.out\.\d+", f))
     total = 0
     dump = None
     for f in dumps:
         with open(os.path.join(out_dir, f)) as fh:
             text = fh.read()
         m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
-        if m and "Trigger: Client Request" in text or (m and f.endswith(".1")):
+        if m and int(m.group(1)) > total:
             total, dump = int(m.group(1)), os.path.join(out_dir, f)
     if not dump:
         sys.exit("no callgrind dump found in " + out_dir)
