@@ -359,27 +359,20 @@ bool is_request_delegate(httputil::HTTPMessageDelegate& d) {
 
 // Builds the request when its headers arrive, routes it, and forwards the message to the delegate
 // found. Mirrors _RoutingDelegate.
-class RoutingDelegate final : public httputil::HTTPMessageDelegate, public detail::Recycled {
+class RoutingDelegate final : public httputil::HTTPMessageDelegate, public tornado::detail::Recycled {
  public:
   RoutingDelegate(Router& router, const void* server_conn, httputil::HTTPConnection* conn)
-      : router_(router), server_conn_(server_conn), conn_(conn) {}
-  ~RoutingDelegate() override {
-    // The connection goes away with this delegate; a handler still running must not use it.
-    if (request_) request_->connection = nullptr;
-  }
+      : router_(router), routed_(server_conn, conn) {}
 
   std::optional<Future<void>> headers_received(const httputil::StartLine& start_line,
                                                httputil::HTTPHeaders headers) override {
     const auto& sl = std::get<httputil::RequestStartLine>(start_line);
-    request_ = std::allocate_shared<httputil::HTTPServerRequest>(detail::RecyclingAllocator<httputil::HTTPServerRequest>(),
-                                                                  sl, std::move(headers), conn_, server_conn_);
-    delegate_ = router_.find_handler(request_);
+    delegate_ = router_.find_handler(routed_.build(sl, std::move(headers)));
     if (!delegate_) {
       log::app_log().debug("Delegate for {} {} request not found", sl.method, sl.path);
-      delegate_ = std::make_unique<DefaultMessageDelegate>(conn_);
+      delegate_ = std::make_unique<DefaultMessageDelegate>(routed_.connection());
     }
-    if (is_request_delegate(*delegate_)) return delegate_->headers_received(start_line, {});
-    return delegate_->headers_received(start_line, request_->headers);
+    return routed_.forward_headers(*delegate_, start_line);
   }
   std::optional<Future<void>> data_received(std::string chunk) override {
     return delegate_->data_received(std::move(chunk));
@@ -391,13 +384,32 @@ class RoutingDelegate final : public httputil::HTTPMessageDelegate, public detai
 
  private:
   Router& router_;
-  const void* server_conn_;
-  httputil::HTTPConnection* conn_;
-  std::shared_ptr<httputil::HTTPServerRequest> request_;
   std::unique_ptr<httputil::HTTPMessageDelegate> delegate_;
+  // Last, so destroyed first: the request is cut off from the connection before the delegate goes.
+  detail::RoutedRequest routed_;
 };
 
 }  // namespace
+
+namespace detail {
+RoutedRequest::~RoutedRequest() {
+  if (request_) request_->connection = nullptr;
+}
+
+const std::shared_ptr<httputil::HTTPServerRequest>& RoutedRequest::build(const httputil::RequestStartLine& start_line,
+                                                                         httputil::HTTPHeaders headers) {
+  request_ = std::allocate_shared<httputil::HTTPServerRequest>(
+      tornado::detail::RecyclingAllocator<httputil::HTTPServerRequest>(), start_line, std::move(headers), conn_,
+      server_conn_);
+  return request_;
+}
+
+std::optional<Future<void>> RoutedRequest::forward_headers(httputil::HTTPMessageDelegate& target,
+                                                           const httputil::StartLine& start_line) {
+  if (is_request_delegate(target)) return target.headers_received(start_line, {});
+  return target.headers_received(start_line, request_->headers);
+}
+}  // namespace detail
 
 std::unique_ptr<httputil::HTTPMessageDelegate> Router::start_request(const void* server_conn,
                                                                      httputil::HTTPConnection* request_conn) {

@@ -267,6 +267,39 @@ class ReversibleRouter : public Router {
 /// A delegate returned by find_handler that already holds its request (see Router::find_handler).
 class RequestDelegate : public httputil::HTTPMessageDelegate {};
 
+namespace detail {
+/// What a routing delegate keeps of its request, shared by Router's routing delegate and
+/// tornado.web's Application delegate: it builds the request when the headers arrive, hands the
+/// headers to the delegate routed to as Router::find_handler says, and, when destroyed (with its
+/// connection's message), cuts the request off from the connection, so that a handler still
+/// running does not use it. Mirrors the request-building part of tornado.routing._RoutingDelegate.
+class RoutedRequest {
+ public:
+  RoutedRequest(const void* server_conn, httputil::HTTPConnection* conn) noexcept
+      : server_conn_(server_conn), conn_(conn) {}
+  ~RoutedRequest();
+  RoutedRequest(const RoutedRequest&) = delete;
+  RoutedRequest& operator=(const RoutedRequest&) = delete;
+
+  /// Builds the request from its start line and headers. @returns it.
+  const std::shared_ptr<httputil::HTTPServerRequest>& build(const httputil::RequestStartLine& start_line,
+                                                            httputil::HTTPHeaders headers);
+  /// Calls `target.headers_received`: with empty headers for a RequestDelegate (it holds the
+  /// request), with a copy of the request's headers for any other delegate.
+  std::optional<Future<void>> forward_headers(httputil::HTTPMessageDelegate& target,
+                                              const httputil::StartLine& start_line);
+  /// The request built (null before the headers arrive).
+  const std::shared_ptr<httputil::HTTPServerRequest>& request() const noexcept { return request_; }
+  /// The connection the message arrives on.
+  httputil::HTTPConnection* connection() const noexcept { return conn_; }
+
+ private:
+  const void* server_conn_;
+  httputil::HTTPConnection* conn_;
+  std::shared_ptr<httputil::HTTPServerRequest> request_;
+};
+}  // namespace detail
+
 /// Routes by a list of rules: the first rule whose matcher matches and whose target gives a
 /// delegate wins. Mirrors tornado.routing.RuleRouter.
 class RuleRouter : public ReversibleRouter {

@@ -1193,19 +1193,6 @@ class HandlerDelegate final : public routing::RequestDelegate, public tornado::d
   HandlerRun run_;
 };
 
-// Whether `d` is a routing::RequestDelegate (see Router::find_handler). The answer of the
-// dynamic_cast is remembered for the last dynamic type seen.
-bool is_request_delegate(httputil::HTTPMessageDelegate& d) {
-  thread_local const std::type_info* last_type = nullptr;
-  thread_local bool last_answer = false;
-  const std::type_info* type = &typeid(d);
-  if (type != last_type) {
-    last_answer = dynamic_cast<routing::RequestDelegate*>(&d) != nullptr;
-    last_type = type;
-  }
-  return last_answer;
-}
-
 }  // namespace
 
 // What Application::route found for a request: a handler factory (with the groups its matcher
@@ -1224,26 +1211,19 @@ class Application::ApplicationDelegate final : public httputil::HTTPMessageDeleg
                                                public tornado::detail::Recycled {
  public:
   ApplicationDelegate(Application& app, const void* server_conn, httputil::HTTPConnection* conn)
-      : app_(app), server_conn_(server_conn), conn_(conn) {}
-  ~ApplicationDelegate() override {
-    // The connection goes away with this delegate; a handler still running must not use it.
-    if (request_) request_->connection = nullptr;
-  }
+      : app_(app), routed_(server_conn, conn) {}
 
   std::optional<Future<void>> headers_received(const httputil::StartLine& start_line,
                                                httputil::HTTPHeaders headers) override {
-    const auto& sl = std::get<httputil::RequestStartLine>(start_line);
-    request_ = std::allocate_shared<httputil::HTTPServerRequest>(
-        tornado::detail::RecyclingAllocator<httputil::HTTPServerRequest>(), sl, std::move(headers), conn_, server_conn_);
+    const auto& request = routed_.build(std::get<httputil::RequestStartLine>(start_line), std::move(headers));
     Routed routed;
-    app_.route(request_, routed);
+    app_.route(request, routed);
     if (routed.factory) {
-      run_.emplace(app_, request_, *routed.factory, std::move(routed.params));
+      run_.emplace(app_, request, *routed.factory, std::move(routed.params));
       return run_->headers_received();
     }
     other_ = std::move(routed.delegate);
-    if (is_request_delegate(*other_)) return other_->headers_received(start_line, {});
-    return other_->headers_received(start_line, request_->headers);
+    return routed_.forward_headers(*other_, start_line);
   }
   std::optional<Future<void>> data_received(std::string chunk) override {
     if (run_) return run_->data_received(std::move(chunk));
@@ -1260,15 +1240,11 @@ class Application::ApplicationDelegate final : public httputil::HTTPMessageDeleg
 
  private:
   Application& app_;
-  const void* server_conn_;
-  httputil::HTTPConnection* conn_;
-  std::shared_ptr<httputil::HTTPServerRequest> request_;
   std::optional<HandlerRun> run_;
   std::unique_ptr<httputil::HTTPMessageDelegate> other_;
+  // Last, so destroyed first: the request is cut off from the connection before the handler goes.
+  routing::detail::RoutedRequest routed_;
 };
-
-namespace {
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Application
