@@ -177,14 +177,15 @@ HTTPHeaders::HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::
   for (auto& [n, v] : fields) add(n, v);
 }
 
+bool HTTPHeaders::views_text(std::string_view s) const noexcept {
+  return !s.empty() && std::less_equal<>()(text_.data(), s.data()) &&
+         std::less<>()(s.data(), text_.data() + text_.capacity());
+}
+
 void HTTPHeaders::add(std::string_view name, std::string_view value) {
   // A view into our own text (headers.add(n, *headers.find(m))) would dangle once the buffer
   // grows: copy it first (rare: outside the usual path).
-  auto in_text = [this](std::string_view v) {
-    return !v.empty() && std::less_equal<>()(text_.data(), v.data()) &&
-           std::less<>()(v.data(), text_.data() + text_.capacity());
-  };
-  if (in_text(name) || in_text(value)) [[unlikely]] {
+  if (views_text(name) || views_text(value)) [[unlikely]] {
     std::string own_name(name);
     std::string own_value(value);
     add(own_name, own_value);
@@ -263,9 +264,7 @@ void HTTPHeaders::set(std::string_view name, std::string_view value) {
   if (may_repeat_) {
     // Removing lines below would move a value that is a view into text_: copy it first.
     std::string own_value;
-    if (!value.empty() && std::less_equal<>()(text_.data(), value.data()) &&
-        std::less<>()(value.data(), text_.data() + text_.size()))
-      value = own_value.assign(value);
+    if (views_text(value)) value = own_value.assign(value);
     // The later values of the name go first, from the last, so that `first` stays where it is.
     for (auto i = static_cast<std::ptrdiff_t>(entries_.size()) - 1; i > first; --i) {
       Entry& e = entries_[static_cast<std::size_t>(i)];

@@ -211,6 +211,8 @@ class HTTPHeaders {
     return {text_.data() + e.value_off, e.value_len};
   }
   inline Field field_at(const Entry& e) const noexcept { return {name_of(e), value_of(e)}; }
+  // Whether `s` points into text_'s memory (then a change of text_ may move it under us).
+  bool views_text(std::string_view s) const noexcept;
   // Replaces text_[at, at + old_len) with `replacement` (which may be a view into text_), and
   // moves the offsets of the fields after it. @throws std::length_error past 4 GiB.
   void splice(std::size_t at, std::size_t old_len, std::string_view replacement);
